@@ -1,0 +1,1 @@
+"""RAPHAEL: text-to-image diffusion with a mixture of diffusion paths."""
