@@ -1,0 +1,57 @@
+"""Edge-supervision head on a block's cross-attention map (one head per transformer block)."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def pooled_attention(attn_map: Tensor, text_mask: Tensor, pooled_index: Tensor, hw: tuple[int, int],
+                     source: str = "pooled", max_tokens: int = 77) -> Tensor:
+    """P(M): (B, 1, h, w) for source=pooled (the pooled token's column of M), or
+    (B, max_tokens, h, w) for source=all_tokens (every token a channel, padding zero).
+
+    Columns are scaled by the number of real tokens n_y so a uniform map reads 1.0.
+    """
+    B, _, L = attn_map.shape
+    h, w = hw
+    n_y = text_mask.sum(1).clamp(min=1).to(attn_map.dtype)[:, None, None]
+    if source == "pooled":
+        col = attn_map.gather(2, pooled_index.view(B, 1, 1).expand(B, attn_map.shape[1], 1))
+        maps = col * n_y
+    elif source == "all_tokens":
+        maps = attn_map * text_mask[:, None, :].to(attn_map.dtype) * n_y
+        if L > max_tokens:
+            raise ValueError(f"model.edge.max_tokens = {max_tokens} is smaller than the text length {L}; "
+                             "set it to text_encoder.max_length")
+        maps = F.pad(maps, (0, max_tokens - L))
+    else:
+        raise ValueError(f"model.edge.source = {source!r} is not allowed: one of ['pooled', 'all_tokens']")
+    return maps.transpose(1, 2).reshape(B, -1, h, w)
+
+
+class EdgeHead(nn.Module):
+    """5 conv 3x3 layers with GELU between (hidden 32), last to 1 channel of logits,
+    bilinearly upsampled to edge_size."""
+
+    def __init__(self, source: str = "pooled", hidden: int = 32, max_tokens: int = 77, num_layers: int = 5):
+        super().__init__()
+        self.source, self.max_tokens = source, max_tokens
+        in_ch = 1 if source == "pooled" else max_tokens
+        layers: list[nn.Module] = []
+        for k in range(num_layers):
+            out_ch = 1 if k == num_layers - 1 else hidden
+            layers.append(nn.Conv2d(in_ch, out_ch, 3, padding=1))
+            if k < num_layers - 1:
+                layers.append(nn.GELU())
+            in_ch = out_ch
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, attn_map: Tensor, text_mask: Tensor, pooled_index: Tensor, hw: tuple[int, int],
+                edge_size: tuple[int, int]) -> Tensor:
+        x = pooled_attention(attn_map, text_mask, pooled_index, hw, self.source, self.max_tokens)
+        logits = self.net(x.to(self.net[0].weight.dtype))
+        if tuple(logits.shape[-2:]) != tuple(edge_size):
+            logits = F.interpolate(logits, size=tuple(edge_size), mode="bilinear", align_corners=False)
+        return logits
+

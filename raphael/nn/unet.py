@@ -1,0 +1,223 @@
+"""RaphaelUNet: a conv U-Net whose levels carry RAPHAEL transformer blocks (docs/model.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
+
+from .block import BlockAux, TransformerBlock
+from .config import ModelConfig
+from .edge_head import EdgeHead
+from .moe import ddpm_linear_alphas_cumprod, timestep_embedding
+from .text_encoder import TextEncoding, concat_text
+
+
+@dataclass
+class UNetAux:
+    blocks: list[BlockAux] = field(default_factory=list)
+    balance_space: Tensor | None = None  # scalar: mean over space-MoE blocks (0 if none)
+    balance_time: Tensor | None = None  # scalar: mean over time-MoE blocks (0 if none)
+
+
+class UNetOutput(NamedTuple):
+    sample: Tensor
+    aux: UNetAux
+
+
+class ResBlock(nn.Module):
+    """GroupNorm-SiLU-conv, + timestep embedding, GroupNorm-SiLU-conv, residual (1x1 if widths differ)."""
+
+    def __init__(self, in_ch: int, out_ch: int, emb_dim: int, groups: int = 8):
+        super().__init__()
+        self.norm1 = nn.GroupNorm(min(groups, in_ch), in_ch)
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.emb = nn.Linear(emb_dim, out_ch)
+        self.norm2 = nn.GroupNorm(min(groups, out_ch), out_ch)
+        self.conv2 = nn.Conv2d(out_ch, out_ch, 3, padding=1)
+        self.skip = nn.Conv2d(in_ch, out_ch, 1) if in_ch != out_ch else nn.Identity()
+
+    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        h = h + self.emb(F.silu(emb))[:, :, None, None]
+        h = self.conv2(F.silu(self.norm2(h)))
+        return self.skip(x) + h
+
+
+class Downsample(nn.Conv2d):
+    def __init__(self, ch: int):
+        super().__init__(ch, ch, 3, stride=2, padding=1)
+
+
+class Upsample(nn.Module):
+    def __init__(self, ch: int):
+        super().__init__()
+        self.conv = nn.Conv2d(ch, ch, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class SpatialTransformer(nn.Module):
+    """A TransformerBlock on the flattened feature map, plus its edge head."""
+
+    def __init__(self, name: str, block: TransformerBlock, edge_head: EdgeHead | None):
+        super().__init__()
+        self.name, self.block, self.edge_head = name, block, edge_head
+
+    def forward(self, x: Tensor, t: Tensor, text: TextEncoding,
+                edge_size: tuple[int, int] | None) -> tuple[Tensor, BlockAux]:
+        B, C, H, W = x.shape
+        h, aux = self.block(rearrange(x, "b c h w -> b (h w) c"), t, text.states, text.mask, self.name, (H, W))
+        if self.edge_head is not None and edge_size is not None:
+            aux.edge_logits = self.edge_head(aux.attn_map, text.mask, text.pooled_index, (H, W), edge_size)
+        return rearrange(h, "b (h w) c -> b c h w", h=H, w=W), aux
+
+
+class RaphaelUNet(nn.Module):
+    def __init__(self, cfg: ModelConfig, text_dim: int):
+        super().__init__()
+        cfg = ModelConfig.from_any(cfg).validate()
+        self.cfg, self.text_dim = cfg, text_dim
+        self.checkpointing = cfg.checkpointing
+        ch, g = cfg.channels, cfg.norm_groups
+        emb_dim = 4 * ch
+        self.time_embed = nn.Sequential(nn.Linear(ch, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
+        alphas = None
+        if cfg.time_moe.router == "fixed_intervals" and cfg.time_moe.boundaries is None:
+            alphas = ddpm_linear_alphas_cumprod(cfg.num_train_timesteps)
+
+        def transformers(prefix: str, dim: int, depth: int) -> list[nn.Module]:
+            out = []
+            for k in range(depth):
+                block = TransformerBlock(dim, text_dim, cfg.head_dim, cfg.ffn_mult, cfg.space_moe, cfg.time_moe,
+                                         cfg.gate, cfg.num_train_timesteps, alphas)
+                head = (EdgeHead(cfg.edge.source, cfg.edge.hidden, cfg.edge.max_tokens)
+                        if cfg.edge.enabled else None)
+                out.append(SpatialTransformer(f"{prefix}.{k}", block, head))
+            return out
+
+        # down path: a skip is pushed after every stage
+        self.stem = nn.Conv2d(cfg.in_channels, ch, 3, padding=1)
+        self.down = nn.ModuleList()
+        skip_ch, cur = [ch], ch
+        n = len(cfg.channel_mult)
+        for i, mult in enumerate(cfg.channel_mult):
+            out = ch * mult
+            for r in range(cfg.num_res_blocks):
+                stage: list[nn.Module] = [ResBlock(cur, out, emb_dim, g)]
+                if r == cfg.num_res_blocks - 1:
+                    stage += transformers(f"down{i}", out, cfg.transformer_depth[i])
+                self.down.append(nn.ModuleList(stage))
+                cur = out
+                skip_ch.append(cur)
+            if i < n - 1:
+                self.down.append(nn.ModuleList([Downsample(cur)]))
+                skip_ch.append(cur)
+        self.mid = nn.ModuleList([ResBlock(cur, cur, emb_dim, g), *transformers("mid", cur, cfg.mid_transformer_depth),
+                                  ResBlock(cur, cur, emb_dim, g)])
+        # up path: every stage pops a skip
+        self.up = nn.ModuleList()
+        for i in reversed(range(n)):
+            out = ch * cfg.channel_mult[i]
+            for r in range(cfg.num_res_blocks + 1):
+                stage = [ResBlock(cur + skip_ch.pop(), out, emb_dim, g)]
+                cur = out
+                if r == cfg.num_res_blocks:
+                    stage += transformers(f"up{i}", out, cfg.transformer_depth[i])
+                    if i > 0:
+                        stage.append(Upsample(cur))
+                self.up.append(nn.ModuleList(stage))
+        self.out = nn.Sequential(nn.GroupNorm(min(g, cur), cur), nn.SiLU(),
+                                 nn.Conv2d(cur, cfg.out_channels or cfg.in_channels, 3, padding=1))
+        self.initialize_weights()
+
+    # ------------------------------------------------------------------ setup
+    def initialize_weights(self) -> None:
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+        nn.init.zeros_(self.out[-1].weight)
+        nn.init.zeros_(self.out[-1].bias)
+
+    def transformer_blocks(self) -> list[SpatialTransformer]:
+        """All transformer blocks in forward order (down, mid, up)."""
+        mods = [m for stage in self.down for m in stage] + list(self.mid) + [m for stage in self.up for m in stage]
+        return [m for m in mods if isinstance(m, SpatialTransformer)]
+
+    @property
+    def size_multiple(self) -> int:
+        return self.cfg.size_multiple
+
+    # ------------------------------------------------------------------ forward
+    def _run(self, layer: nn.Module, x: Tensor, emb: Tensor, t: Tensor, text: TextEncoding,
+             edge_size, aux: UNetAux) -> Tensor:
+        ckpt = self.checkpointing and self.training and torch.is_grad_enabled()
+        if isinstance(layer, SpatialTransformer):
+            if ckpt:
+                x, block_aux = checkpoint(layer, x, t, text, edge_size, use_reentrant=False)
+            else:
+                x, block_aux = layer(x, t, text, edge_size)
+            aux.blocks.append(block_aux)
+            return x
+        if isinstance(layer, ResBlock):
+            return checkpoint(layer, x, emb, use_reentrant=False) if ckpt else layer(x, emb)
+        return layer(x)
+
+    def forward(self, x: Tensor, t: Tensor, text: TextEncoding,
+                edge_size: tuple[int, int] | None = None) -> UNetOutput:
+        H, W = x.shape[-2:]
+        m = self.size_multiple
+        if H % m or W % m:
+            raise ValueError(f"image size {H}x{W} must be divisible by {m} = 2**(len(model.channel_mult) - 1)")
+        if edge_size is None:
+            edge_size = (H, W)
+        t = t.to(x.device).long().expand(x.shape[0]) if t.dim() == 0 else t.to(x.device).long()
+        emb = self.time_embed(timestep_embedding(t, self.cfg.channels).to(x.dtype))
+        aux = UNetAux()
+        h = self.stem(x)
+        skips = [h]
+        for stage in self.down:
+            for layer in stage:
+                h = self._run(layer, h, emb, t, text, edge_size, aux)
+            skips.append(h)
+        for layer in self.mid:
+            h = self._run(layer, h, emb, t, text, edge_size, aux)
+        for stage in self.up:
+            h = torch.cat([h, skips.pop()], dim=1)
+            for layer in stage:
+                h = self._run(layer, h, emb, t, text, edge_size, aux)
+        zero = x.new_zeros((), dtype=torch.float32)
+        bs = [b.balance_space for b in aux.blocks if b.balance_space is not None]
+        bt = [b.balance_time for b in aux.blocks if b.balance_time is not None]
+        aux.balance_space = torch.stack(bs).mean() if bs else zero
+        aux.balance_time = torch.stack(bt).mean() if bt else zero
+        return UNetOutput(self.out(h), aux)
+
+    def forward_with_cfg(self, x: Tensor, t: Tensor, text_cond: TextEncoding, text_uncond: TextEncoding,
+                         guidance: float) -> Tensor:
+        """Classifier-free guidance with cond and uncond in one batch:
+        eps = eps_uncond + guidance * (eps_cond - eps_uncond)."""
+        B = x.shape[0]
+        t = t.expand(B) if t.dim() == 0 else t
+        out = self(torch.cat([x, x], 0), torch.cat([t, t], 0), concat_text(text_cond, text_uncond))
+        cond, uncond = out.sample.split(B, dim=0)
+        return uncond + guidance * (cond - uncond)
+
+    @torch.no_grad()
+    def text_routes(self, text: TextEncoding) -> Tensor:
+        """(B, L, n_space_layers): the routes of every space-MoE layer from the gates alone
+        (no noise), -1 at padding, in forward order."""
+        routes = [r for blk in self.transformer_blocks()
+                  if (r := blk.block.text_routes(text.states, text.mask)) is not None]
+        B, L = text.mask.shape
+        if not routes:
+            return torch.empty(B, L, 0, dtype=torch.long, device=text.mask.device)
+        return torch.stack(routes, dim=-1)
