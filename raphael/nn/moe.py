@@ -36,6 +36,13 @@ def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tens
     return emb
 
 
+def softmax_fp32(logits: Tensor) -> Tensor:
+    """Softmax in at least float32 (gates stay exact under bf16 autocast; float64 stays float64)."""
+    if logits.dtype in (torch.float16, torch.bfloat16):
+        logits = logits.float()
+    return logits.softmax(-1)
+
+
 def route_weights(probs: Tensor, routes: Tensor, grad: str) -> Tensor:
     """Weight g of the chosen expert: switch (prob, differentiable), straight_through
     (1 forward, gradient of the prob), none (1, detached)."""
@@ -137,7 +144,7 @@ class TextGate(nn.Module):
         self.net = FeedForward(text_dim, hidden, num_experts)
 
     def probs(self, states: Tensor) -> Tensor:
-        return self.net(states).float().softmax(-1)
+        return softmax_fp32(self.net(states))
 
     def forward(self, states: Tensor, mask: Tensor) -> GateResult:
         probs = self.probs(states)
@@ -180,7 +187,8 @@ class TimeGate(nn.Module):
 
     def forward(self, t: Tensor) -> GateResult:
         if self.router == "learned":
-            probs = self.net(timestep_embedding(t, self.embed_dim)).float().softmax(-1)
+            emb = timestep_embedding(t, self.embed_dim).to(self.net[0].weight.dtype)
+            probs = softmax_fp32(self.net(emb))
             if self.grad == "none":
                 probs = probs.detach()
             routes = noisy_argmax(probs, self.noise_std, self.training)

@@ -85,6 +85,8 @@ class RaphaelUNet(nn.Module):
         cfg = ModelConfig.from_any(cfg).validate()
         self.cfg, self.text_dim = cfg, text_dim
         self.checkpointing = cfg.checkpointing
+        self.in_channels = cfg.in_channels
+        self.out_channels = cfg.out_channels or cfg.in_channels
         ch, g = cfg.channels, cfg.norm_groups
         emb_dim = 4 * ch
         self.time_embed = nn.Sequential(nn.Linear(ch, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
