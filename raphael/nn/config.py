@@ -130,6 +130,14 @@ class ModelConfig:
             if (self.channels * mult) % self.norm_groups:
                 fail("channels", self.channels,
                      f"channels * channel_mult must be divisible by norm_groups = {self.norm_groups}")
+        depths = [*self.transformer_depth, self.mid_transformer_depth]
+        for mult, depth in zip([*self.channel_mult, self.channel_mult[-1]], depths):
+            width = self.channels * mult
+            heads = max(1, width // self.head_dim)
+            if depth and width % heads:
+                fail("head_dim", self.head_dim,
+                     f"a divisor of every transformer width (width {width} = channels * {mult} does not split "
+                     f"into {heads} heads)")
         if self.space_moe.enabled:
             if self.space_moe.num_experts <= 0:
                 fail("space_moe.num_experts", self.space_moe.num_experts,

@@ -1,0 +1,192 @@
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from raphael.nn import MODELS, ModelConfig, build_model
+from raphael.nn.block import TransformerBlock
+from raphael.nn.config import SpaceMoEConfig, TimeMoEConfig
+from raphael.nn.edge_head import EdgeHead
+from raphael.nn.moe import FeedForward
+from raphael.nn.text_encoder import TextEncoding
+from raphael.nn.unet import UNetOutput
+
+CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
+DY = 12
+
+
+def tiny_cfg(**over) -> dict:
+    cfg = dict(channels=8, channel_mult=[1, 2], transformer_depth=[1, 1], mid_transformer_depth=1, head_dim=8,
+               ffn_mult=2, gate=dict(hidden=8, noise_std=0.01, grad="switch"),
+               edge=dict(enabled=True, hidden=8, source="pooled"))
+    cfg.update(over)
+    return cfg
+
+
+def text(B=2, L=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    mask = torch.ones(B, L, dtype=torch.bool)
+    mask[0, 3:] = False
+    return TextEncoding(torch.randn(B, L, DY, generator=g), mask, torch.zeros(B, dtype=torch.long),
+                        torch.zeros(B, L, dtype=torch.long))
+
+
+def test_block_shapes_and_both_moes_off_is_one_ffn():
+    blk = TransformerBlock(16, DY, head_dim=8, ffn_mult=2)
+    h, y = torch.randn(2, 12, 16), text()
+    out, aux = blk(h, torch.tensor([3, 900]), y.states, y.mask, "b", (3, 4))
+    assert out.shape == h.shape and aux.attn_map.shape == (2, 12, 5) and aux.hw == (3, 4)
+    assert aux.space_routes.shape == (2, 5) and aux.space_probs.shape == (2, 5, 6)
+    assert aux.time_routes.shape == (2,) and aux.time_probs.shape == (2, 4)
+    base = TransformerBlock(16, DY, head_dim=8, space_moe=SpaceMoEConfig(enabled=False),
+                            time_moe=TimeMoEConfig(enabled=False))
+    assert sum(isinstance(m, FeedForward) for m in base.modules()) == 1
+    out, aux = base(h, torch.tensor([3, 900]), y.states, y.mask)
+    assert out.shape == h.shape and aux.space_routes is None and aux.time_routes is None
+    assert aux.balance_space is None and aux.balance_time is None
+
+
+@pytest.mark.parametrize("source", ["pooled", "all_tokens"])
+def test_edge_head_shapes(source):
+    head = EdgeHead(source, hidden=8, max_tokens=7)
+    y = text()
+    M = torch.rand(2, 4 * 6, 5).softmax(-1)
+    assert head(M, y.mask, y.pooled_index, (4, 6), (16, 24)).shape == (2, 1, 16, 24)
+    assert len([m for m in head.net if isinstance(m, torch.nn.Conv2d)]) == 5
+
+
+def test_unet_non_square_contract():
+    torch.manual_seed(0)
+    net = build_model(tiny_cfg(), DY)
+    x, t = torch.randn(2, 3, 16, 8), torch.tensor([1, 999])
+    out = net(x, t, text(), edge_size=(32, 16))
+    assert isinstance(out, UNetOutput) and out.sample.shape == x.shape
+    names = [b.name for b in out.aux.blocks]
+    assert names == ["down0.0", "down1.0", "mid.0", "up1.0", "up0.0"]
+    assert [b.hw for b in out.aux.blocks] == [(16, 8), (8, 4), (8, 4), (8, 4), (16, 8)]
+    for b in out.aux.blocks:
+        assert b.attn_map.shape == (2, b.hw[0] * b.hw[1], 5)
+        torch.testing.assert_close(b.attn_map.sum(-1), torch.ones(2, b.hw[0] * b.hw[1]))
+        assert b.edge_logits.shape == (2, 1, 32, 16)
+        assert (b.space_routes[0, 3:] == -1).all() and b.time_routes.shape == (2,)
+    assert out.aux.balance_space.dim() == 0 and out.aux.balance_time.dim() == 0
+    assert (out.sample == 0).all()  # zero-initialised output conv
+    out.sample.sum().backward()
+    with pytest.raises(ValueError, match="divisible"):
+        net(torch.randn(1, 3, 15, 8), t[:1], text(B=1))
+
+
+def test_unet_parts_off():
+    net = build_model(tiny_cfg(space_moe=dict(enabled=False), time_moe=dict(enabled=False),
+                               edge=dict(enabled=False)), DY)
+    out = net(torch.randn(1, 3, 8, 8), torch.tensor([5]), text(B=1))
+    assert all(b.edge_logits is None and b.space_routes is None for b in out.aux.blocks)
+    assert float(out.aux.balance_space) == 0 and float(out.aux.balance_time) == 0
+    assert net.text_routes(text(B=1)).shape == (1, 5, 0)
+    for router in ["fixed_uniform", "fixed_intervals"]:
+        net = build_model(tiny_cfg(time_moe=dict(router=router)), DY)
+        out = net(torch.randn(2, 3, 8, 8), torch.tensor([5, 995]), text())
+        assert out.aux.blocks[0].time_routes.tolist() == [0, 3]
+
+
+def test_text_routes_equal_recorded_routes():
+    torch.manual_seed(0)
+    net = build_model(tiny_cfg(), DY).eval()
+    y = text(B=3, L=6)
+    # make the pooled routes non-trivial: random gates
+    for blk in net.transformer_blocks():
+        torch.nn.init.normal_(blk.block.space_moe.gate.net[-1].weight, std=3.0)
+    out = net(torch.randn(3, 3, 8, 8), torch.tensor([1, 500, 999]), y)
+    recorded = torch.stack([b.space_routes for b in out.aux.blocks], -1)
+    fast = net.text_routes(y)
+    assert fast.shape == (3, 6, 5) and torch.equal(fast, recorded)
+
+
+def test_checkpointing_same_outputs_and_grads():
+    torch.manual_seed(0)
+    plain = build_model(tiny_cfg(), DY).train()
+    ckpt = build_model(tiny_cfg(checkpointing=True), DY).train()
+    ckpt.load_state_dict(plain.state_dict())
+    for blk in plain.modules():  # non-zero output so grads reach every layer
+        if isinstance(blk, torch.nn.Conv2d) and blk is plain.out[-1]:
+            torch.nn.init.normal_(blk.weight, std=0.1)
+    ckpt.load_state_dict(plain.state_dict())
+    x, t, y = torch.randn(2, 3, 8, 8), torch.tensor([3, 700]), text()
+    results = []
+    for net in (plain, ckpt):
+        torch.manual_seed(1)  # same gate noise
+        out = net(x, t, y)
+        loss = out.sample.square().mean() + sum(b.edge_logits.mean() for b in out.aux.blocks) + out.aux.balance_space
+        loss.backward()
+        results.append((out.sample.detach(), {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}))
+    torch.testing.assert_close(results[0][0], results[1][0])
+    assert results[0][1].keys() == results[1][1].keys()
+    for n in results[0][1]:
+        torch.testing.assert_close(results[0][1][n], results[1][1][n], msg=n)
+
+
+def test_forward_with_cfg():
+    torch.manual_seed(0)
+    net = build_model(tiny_cfg(), DY).eval()
+    torch.nn.init.normal_(net.out[-1].weight, std=0.1)
+    x, t = torch.randn(2, 3, 8, 8), torch.tensor([10, 20])
+    cond, uncond = text(L=5), text(L=3, seed=1)
+    with torch.no_grad():
+        e1 = net.forward_with_cfg(x, t, cond, uncond, guidance=1.0)
+        ec = net(x, t, cond).sample
+        eu = net(x, t, uncond).sample
+        e3 = net.forward_with_cfg(x, t, cond, uncond, guidance=3.0)
+    torch.testing.assert_close(e1, ec, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(e3, eu + 3.0 * (ec - eu), atol=1e-5, rtol=1e-4)
+
+
+def test_yaml_default_equals_dataclass_and_builds():
+    cfg = OmegaConf.load(CONF / "raphael.yaml")
+    assert ModelConfig.from_any(cfg) == ModelConfig()
+    merged = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ModelConfig), cfg))
+    assert merged == ModelConfig()
+    assert "raphael" in MODELS
+
+
+def test_paper_size_parameter_count():
+    cfg = OmegaConf.merge(OmegaConf.load(CONF / "raphael.yaml"), OmegaConf.load(CONF / "raphael_3b.yaml"))
+    cfg.pop("defaults")
+    with torch.device("meta"):
+        net = build_model(cfg, 1024)
+    blocks = net.transformer_blocks()
+    assert len(blocks) == 16
+    assert all(len(b.block.space_moe.experts) == 6 and len(b.block.time_moe.experts) == 4 for b in blocks)
+    n = sum(p.numel() for p in net.parameters())
+    assert abs(n - 3.0e9) / 3.0e9 < 0.10, n
+
+
+@pytest.mark.parametrize("over, field", [
+    (dict(space_moe=dict(alpha=0.0)), "space_moe.alpha"),
+    (dict(space_moe=dict(alpha=1.5)), "space_moe.alpha"),
+    (dict(edge=dict(t_c=1001)), "edge.t_c"),
+    (dict(edge=dict(t_c=-1)), "edge.t_c"),
+    (dict(space_moe=dict(num_experts=0)), "space_moe.num_experts"),
+    (dict(time_moe=dict(num_experts=-1)), "time_moe.num_experts"),
+    (dict(time_moe=dict(router="random")), "time_moe.router"),
+    (dict(gate=dict(grad="gumbel")), "gate.grad"),
+    (dict(edge=dict(source="everything")), "edge.source"),
+    (dict(time_moe=dict(router="fixed_intervals", boundaries=[500, 100, 900])), "time_moe.boundaries"),
+])
+def test_validate_errors_name_field_and_allowed(over, field):
+    with pytest.raises(ValueError) as err:
+        ModelConfig.from_any(over).validate()
+    msg = str(err.value)
+    assert f"model.{field}" in msg and "allowed" in msg
+
+
+def test_validate_accepts_edges_and_disabled_moe():
+    ModelConfig.from_any(dict(space_moe=dict(alpha=1.0), edge=dict(t_c=1000))).validate()
+    ModelConfig.from_any(dict(space_moe=dict(enabled=False, num_experts=0))).validate()
+    ModelConfig.from_any(dict(edge=dict(t_c=50))).validate(num_train_timesteps=50)
+    with pytest.raises(ValueError, match="edge.t_c"):
+        ModelConfig.from_any(dict(edge=dict(t_c=51))).validate(num_train_timesteps=50)
+    with pytest.raises(ValueError, match="unknown"):
+        ModelConfig.from_any(dict(widht=3))
+    with pytest.raises(ValueError, match="model.arch"):
+        build_model(dict(arch="nope"), DY)
