@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import torch
@@ -9,18 +10,49 @@ import torch
 from raphael.config import ConfigError
 
 
-def load_module(ckpt: str, map_location: str = "cpu"):
-    """A RaphaelModule from a Lightning checkpoint, in eval mode. Clear errors for missing or foreign files."""
+def model_config_diff(saved, requested) -> list[str]:
+    """`field: saved -> requested` for every model field where two model configs differ."""
+    import dataclasses
+
+    from raphael.nn.config import ModelConfig
+
+    a, b = dataclasses.asdict(ModelConfig.from_any(saved)), dataclasses.asdict(ModelConfig.from_any(requested))
+
+    def flat(d, prefix=""):
+        return {f"{prefix}{k}": v for key, val in d.items()
+                for k, v in (flat(val, f"{key}.").items() if isinstance(val, dict) else [(key, val)])}
+
+    fa, fb = flat(a), flat(b)
+    return [f"model.{k}: {fa[k]!r} -> {fb[k]!r}" for k in fa if fa[k] != fb[k]]
+
+
+def load_module(ckpt: str, map_location: str = "cpu", model=None):
+    """A RaphaelModule from a Lightning checkpoint, in eval mode. Clear errors for missing or foreign files,
+    and, when `model` (a requested model config) is given, for a checkpoint of a different model config."""
     from raphael.module import RaphaelModule
 
     if not Path(ckpt).is_file():
         raise ConfigError(f"ckpt={ckpt!r} is not a file: pass a .ckpt written by raphael.train "
                           "(outputs/train/<experiment>/<date>/checkpoints/last.ckpt).")
+    if model is not None:
+        try:
+            saved = torch.load(ckpt, map_location="cpu", weights_only=False)["hyper_parameters"]["model"]
+        except Exception as err:
+            raise ConfigError(f"ckpt={ckpt!r} is not a checkpoint written by raphael.train "
+                              f"({type(err).__name__}: {err}).") from None
+        diff = model_config_diff(saved, model)
+        if diff:
+            raise ConfigError(f"ckpt={ckpt!r} was trained with a different model config than the one requested "
+                              f"({'; '.join(diff)}): drop the model overrides, or pass a checkpoint of that model.")
     try:
         module = RaphaelModule.load_from_checkpoint(ckpt, map_location=map_location)
+    except (EOFError, KeyError, ValueError, OSError, pickle.UnpicklingError) as err:
+        raise ConfigError(f"ckpt={ckpt!r} is not a readable checkpoint written by raphael.train "
+                          f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}).") from None
     except RuntimeError as err:
         if "size mismatch" in str(err) or "Missing key" in str(err) or "Unexpected key" in str(err):
             raise ConfigError(f"ckpt={ckpt!r} does not fit the model config it was saved with "
                               f"({str(err).splitlines()[0]}); load it with the config of the run that wrote it.") from None
-        raise
+        raise ConfigError(f"ckpt={ckpt!r} is not a readable checkpoint (truncated or not a torch file: "
+                          f"{str(err).splitlines()[0]}).") from None
     return module.eval().to(torch.device(map_location))

@@ -72,6 +72,19 @@ def validate_config(cfg: DictConfig) -> None:
         validate_guidance("guidance", cfg.guidance)
 
 
+def check_experiment_arg(argv: list[str], experiment_dir: Path) -> None:
+    """`experiment=NAME` on the command line must name a file conf/experiment/NAME.yaml (checked before
+    Hydra starts, whose own error for this is several paragraphs)."""
+    allowed = sorted(p.stem for p in Path(experiment_dir).glob("*.yaml"))
+    for arg in argv:
+        key, sep, value = arg.lstrip("+~").partition("=")
+        if not sep or key != "experiment" or "(" in value:  # sweep functions (choice, glob) are Hydra's
+            continue
+        for name in value.split(","):  # a multirun list: experiment=a,b
+            if name not in ("", "null") and name not in allowed:
+                _fail("experiment", name, f"allowed experiments (conf/experiment/*.yaml): {', '.join(allowed)}")
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Print a ConfigError (or a missing file) as one paragraph and exit 2, instead of a stack trace."""

@@ -46,9 +46,11 @@ class RaphaelModule(L.LightningModule):
         optim: DictConfig | dict,
         vae: DictConfig | dict | None = None,
         image_size: int = 32,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
+        self.seed = seed
         self.model_cfg = _as_config(model)
         self.diffusion_cfg = _as_config(diffusion)
         self.optim_cfg = _as_config(optim)
@@ -121,11 +123,21 @@ class RaphaelModule(L.LightningModule):
         return losses, out
 
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
+        # Every random draw of a step (t, noise, caption dropout, gate noise) is a function of
+        # (seed, rank, step, micro-batch): a resumed run repeats the uninterrupted one (docs/reliability.md).
+        micro = batch_idx % self.trainer.accumulate_grad_batches if self._trainer is not None else 0
+        step_seed = hash((self.seed, self.global_rank, self.global_step, micro)) & (2**63 - 1)
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(step_seed)
+            return self._training_step(batch)
+
+    def _training_step(self, batch: dict) -> torch.Tensor:
         x = batch["image"]
         t = torch.randint(0, self.train_scheduler.config.num_train_timesteps, (x.shape[0],), device=self.device)
         noise_shape = (x.shape[0], self.net.in_channels, *self.latent_hw(x.shape[-2:]))
         noise = torch.randn(noise_shape, device=self.device)
         losses, _ = self.compute_losses(batch, self.drop_captions(batch["caption"]), t, noise)
+        self.last_losses = {k: v.detach() for k, v in losses.items()}  # read by callbacks.guards
         self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, prog_bar=False, batch_size=x.shape[0])
         self.log("train/loss", losses["loss"].detach(), prog_bar=True, batch_size=x.shape[0])
         if "skipped" in batch:

@@ -2,32 +2,36 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import hydra
-import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
-from raphael.config import ConfigError, user_errors, validate_config
-from raphael.module import RaphaelModule
+from raphael.config import ConfigError, check_experiment_arg, user_errors, validate_config
+from raphael.rundir import check_writable, find_last_checkpoint, run_dir_of, wandb_run_id
+
+if TYPE_CHECKING:
+    from raphael.module import RaphaelModule
 
 
-def resolve_ckpt_path(ckpt_path: str | None, log_dir: str, task_name: str, experiment: str) -> str | None:
-    """`last` -> the newest last.ckpt of this experiment's runs; a path must exist."""
+def resolve_ckpt_path(ckpt_path: str | None, log_dir: str, task_name: str, experiment: str,
+                      output_dir: str | None = None) -> str | None:
+    """`last` -> this run dir's newest last.ckpt/interrupted.ckpt, else the newest of this experiment's
+    runs (raphael.rundir); a path must exist."""
     if ckpt_path is None:
         return None
     if ckpt_path == "last":
-        found = sorted(Path(log_dir, task_name, experiment).glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
-        if not found:
-            raise ConfigError(f"ckpt_path=last found no checkpoints/last.ckpt under {Path(log_dir, task_name, experiment)}; "
-                              "train once first, or pass the checkpoint's path.")
-        return str(found[-1])
+        return str(find_last_checkpoint(output_dir or "", str(Path(log_dir, task_name, experiment))))
     if not Path(ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={ckpt_path!r} is not a file: pass an existing .ckpt, `last`, or null.")
     return ckpt_path
 
 
 def build_module(cfg: DictConfig) -> RaphaelModule:
+    from raphael.module import RaphaelModule
+
     return RaphaelModule(
         model=cfg.model,
         text_encoder=cfg.text_encoder,
@@ -35,17 +39,32 @@ def build_module(cfg: DictConfig) -> RaphaelModule:
         optim=cfg.optim,
         vae=cfg.vae,
         image_size=cfg.data.image_size,
+        seed=cfg.seed,
     )
+
+
+def instantiate_logger(logger_cfg: DictConfig, run_dir: str):
+    """W&B continues one run across resumes: the id is kept in the run dir (raphael.rundir)."""
+    if str(logger_cfg.get("_target_", "")).endswith("WandbLogger"):
+        return hydra.utils.instantiate(logger_cfg, id=wandb_run_id(run_dir), resume="allow")
+    return hydra.utils.instantiate(logger_cfg)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
     validate_config(cfg)
-    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg.paths.log_dir, cfg.task_name, cfg.experiment_name)
+    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg.paths.log_dir, cfg.task_name, cfg.experiment_name,
+                                  cfg.paths.output_dir)
+    if ckpt_path is not None and run_dir_of(ckpt_path) is not None:
+        cfg.paths.output_dir = str(run_dir_of(ckpt_path))  # a resume continues in the run's own folder
+        print(f"resuming from {ckpt_path}; writing into {cfg.paths.output_dir}", flush=True)
+    check_writable(cfg.paths.output_dir)
+    import lightning as L
+
     L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
     module = build_module(cfg)
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
-    loggers = [hydra.utils.instantiate(c) for c in (cfg.get("logger") or {}).values() if c]
+    loggers = [instantiate_logger(c, cfg.paths.output_dir) for c in (cfg.get("logger") or {}).values() if c]
     config = OmegaConf.to_container(cfg, resolve=True)
     for logger in loggers:
         logger.log_hyperparams(config)
@@ -56,11 +75,19 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    from raphael.callbacks.guards import NonFiniteLossError
+
     with user_errors():
-        metrics = train(cfg)
+        try:
+            metrics = train(cfg)
+        except NonFiniteLossError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(3)
     # a sweeper (optuna) optimises what main returns
     return metrics.get(cfg.get("optimized_metric", "val/loss"))
 
 
 if __name__ == "__main__":
+    with user_errors():  # an unknown experiment name: one paragraph instead of Hydra's error
+        check_experiment_arg(sys.argv[1:], Path(__file__).resolve().parents[1] / "conf" / "experiment")
     main()
