@@ -1,0 +1,111 @@
+"""Failures mid-run: atomic checkpoints, a non-finite loss, an unwritable or full output folder."""
+
+from __future__ import annotations
+
+import lightning as L
+import pytest
+import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+from raphael.callbacks.checkpoint import AtomicCheckpointIO, InterruptCheckpoint
+from raphael.callbacks.guards import NonFiniteLossError, NonFiniteLossGuard
+from raphael.config import ConfigError
+from raphael.rundir import check_writable
+
+
+# ------------------------------------------------------------------------------ atomic checkpoints
+def test_a_crash_while_saving_leaves_the_old_checkpoint_whole(tmp_path, monkeypatch):
+    io = AtomicCheckpointIO()
+    path = tmp_path / "checkpoints" / "last.ckpt"
+    io.save_checkpoint({"step": 1, "w": torch.ones(3)}, path)
+
+    def crash(obj, f, *a, **k):
+        f.write(b"half a checkpoint")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", crash)
+    with pytest.raises(OSError):
+        io.save_checkpoint({"step": 2, "w": torch.zeros(3)}, path)
+    monkeypatch.undo()
+    assert torch.load(path)["step"] == 1
+    assert sorted(p.name for p in path.parent.iterdir()) == ["last.ckpt"]  # no temp file left behind
+
+
+# ------------------------------------------------------------------------------ non-finite loss
+class NaNAtStep(L.LightningModule):
+    """A tiny model whose loss terms (as module.compute_losses names them) turn NaN at `bad_step`."""
+
+    def __init__(self, bad_step: int, term: str = "edge") -> None:
+        super().__init__()
+        self.net = torch.nn.Linear(4, 1)
+        self.bad_step, self.term = bad_step, term
+
+    def training_step(self, batch, batch_idx):
+        denoise = self.net(batch[0]).pow(2).mean()
+        edge = denoise * 0 + (float("nan") if self.global_step == self.bad_step else 0.0)
+        losses = {"denoise": denoise, self.term: edge, "loss": denoise + edge}
+        self.last_losses = {k: v.detach() for k, v in losses.items()}
+        return losses["loss"]
+
+    def train_dataloader(self):
+        data = torch.utils.data.TensorDataset(torch.randn(32, 4))
+        return torch.utils.data.DataLoader(data, batch_size=4)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def tiny_trainer(tmp_path, **kw) -> L.Trainer:
+    ckpt = ModelCheckpoint(dirpath=tmp_path / "checkpoints", every_n_train_steps=1, save_last=True)
+    return L.Trainer(default_root_dir=tmp_path, max_steps=6, logger=False, enable_progress_bar=False,
+                     enable_model_summary=False, plugins=[AtomicCheckpointIO()],
+                     callbacks=[ckpt, NonFiniteLossGuard(), InterruptCheckpoint(tmp_path / "checkpoints")], **kw)
+
+
+def test_a_nan_loss_stops_training_naming_step_and_term_and_keeps_the_last_good_checkpoint(tmp_path):
+    trainer = tiny_trainer(tmp_path)
+    module = NaNAtStep(bad_step=3)
+    with pytest.raises(NonFiniteLossError, match=r"train/edge = nan at step 3"):
+        trainer.fit(module)
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=False)
+    assert last["global_step"] == 3  # steps 0..2 done and saved; step 3 never reached the weights
+    assert all(torch.isfinite(v).all() for v in last["state_dict"].values())
+    assert all(torch.isfinite(p).all() for p in module.parameters())
+    assert not (tmp_path / "checkpoints" / "interrupted.ckpt").exists()  # only Ctrl-C writes that one
+
+
+def test_a_nan_gradient_is_caught_before_the_optimizer_step(tmp_path):
+    class NaNGrad(NaNAtStep):
+        def on_after_backward(self):
+            if self.global_step == 2:
+                self.net.weight.grad[0, 0] = float("inf")
+
+    with pytest.raises(NonFiniteLossError, match=r"gradient of net.weight at step 2"):
+        tiny_trainer(tmp_path).fit(NaNGrad(bad_step=99))
+
+
+def test_ctrl_c_saves_an_interrupted_checkpoint(tmp_path):
+    class Interrupted(NaNAtStep):
+        def training_step(self, batch, batch_idx):
+            if self.global_step == 2:
+                raise KeyboardInterrupt
+            return super().training_step(batch, batch_idx)
+
+    with pytest.raises(SystemExit):  # Lightning's graceful shutdown: on_exception hooks, then exit
+        tiny_trainer(tmp_path).fit(Interrupted(bad_step=99))
+    saved = torch.load(tmp_path / "checkpoints" / "interrupted.ckpt", weights_only=False)
+    assert saved["global_step"] == 2
+
+
+# ------------------------------------------------------------------------------ output folder
+def test_an_unwritable_output_folder_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match="not writable"):
+        check_writable(blocker / "run")
+
+
+def test_a_nearly_full_disk_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="MiB free"):
+        check_writable(tmp_path / "run", min_free_bytes=2**62)
+    check_writable(tmp_path / "run")  # the default threshold passes here
