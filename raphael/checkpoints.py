@@ -45,7 +45,8 @@ def load_module(ckpt: str, map_location: str = "cpu", model=None):
             raise ConfigError(f"ckpt={ckpt!r} was trained with a different model config than the one requested "
                               f"({'; '.join(diff)}): drop the model overrides, or pass a checkpoint of that model.")
     try:
-        module = RaphaelModule.load_from_checkpoint(ckpt, map_location=map_location)
+        # weights_only=False: the hparams are OmegaConf containers, which the weights-only unpickler rejects
+        module = RaphaelModule.load_from_checkpoint(ckpt, map_location=map_location, weights_only=False)
     except (EOFError, KeyError, ValueError, OSError, pickle.UnpicklingError) as err:
         raise ConfigError(f"ckpt={ckpt!r} is not a readable checkpoint written by raphael.train "
                           f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}).") from None
