@@ -1,0 +1,133 @@
+"""XGBoost path probe: `python -m raphael.probe ckpt=PATH words=adjectives` (Hydra; conf/probe.yaml).
+
+For every word and template a prompt; the word's path (one space expert per layer) from the gates
+(mode=gates) or from real DDIM sampling (mode=sampling); stratified k-fold XGBoost accuracy, chance
+levels, path overlap, and the same probe on an untrained model as a control. Writes probe.json,
+paths.csv, confusion.png and paths.png into the run directory.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import hydra
+import lightning as L
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from raphael.analysis import plots
+from raphael.analysis.paths import MODES, SUBWORDS, collect_paths, make_prompts, read_list, space_layer_names
+from raphael.analysis.probe import probe_paths
+from raphael.checkpoints import load_module
+from raphael.config import ConfigError, user_errors
+
+
+def validate_probe_config(cfg: DictConfig) -> None:
+    if cfg.mode not in MODES:
+        raise ConfigError(f"mode={cfg.mode!r} is not valid: allowed {list(MODES)}.")
+    if cfg.subwords not in SUBWORDS:
+        raise ConfigError(f"subwords={cfg.subwords!r} is not valid: allowed {list(SUBWORDS)}.")
+    if int(cfg.folds) < 2:
+        raise ConfigError(f"folds={cfg.folds} is not valid: cross-validation needs at least 2 (the paper: 5).")
+    if int(cfg.steps) < 1:
+        raise ConfigError(f"steps={cfg.steps} is not valid: at least one DDIM step (e.g. 3).")
+    if not cfg.words.get("groups"):
+        raise ConfigError("words.groups is empty: pick words=adjectives|verbs|coco|shapes or give groups "
+                          "of {words: FILE, templates: FILE}.")
+
+
+def build_prompts(words_cfg: DictConfig) -> list:
+    prompts = []
+    for group, spec in words_cfg.groups.items():
+        templates = read_list(spec.templates)
+        if len(templates) < 10:
+            raise ConfigError(f"words.groups.{group}.templates={spec.templates!r} has {len(templates)} templates; "
+                              "the probe needs at least 10 per list.")
+        prompts += make_prompts(read_list(spec.words), templates, group)
+    return prompts
+
+
+def untrained_like(module, seed: int):
+    """A fresh module from the checkpoint's hparams, weights initialised under `seed`, nothing loaded."""
+    from raphael.module import RaphaelModule
+
+    L.seed_everything(seed, verbose=False)
+    return RaphaelModule(**module.hparams).eval()
+
+
+def probe_module(module, prompts, cfg: DictConfig, out_dir: Path, tag: str) -> dict:
+    start = time.perf_counter()
+    frame = collect_paths(module, prompts, cfg.mode, cfg.subwords, int(cfg.steps), float(cfg.guidance),
+                          int(cfg.seed), int(cfg.batch_size))
+    layers = space_layer_names(module.net)
+    num_experts = int(module.model_cfg.space_moe.num_experts)
+    result = probe_paths(frame[layers].to_numpy(), frame["word"].to_numpy(), num_experts, int(cfg.folds),
+                         int(cfg.seed), OmegaConf.to_container(cfg.xgb))
+    frame.to_csv(out_dir / f"paths_{tag}.csv", index=False)
+    plots.confusion_matrix_picture(np.array(result.confusion),
+                                   result.labels, out_dir / f"confusion_{tag}.png",
+                                   f"{cfg.words.name} ({tag}): {result.accuracy_mean:.1%} CV accuracy")
+    plots.path_picture(frame, layers, num_experts, out_dir / f"paths_{tag}.png")
+    return {**result.summary(), "layers": layers, "num_experts": num_experts, "seconds": time.perf_counter() - start}
+
+
+def print_table(figures: dict, words: str) -> None:
+    table = Table(title=f"path probe: {words} ({figures['trained']['num_words']} words, "
+                        f"{figures['trained']['num_rows']} prompts, {figures['trained']['num_layers']} layers)")
+    for col in ("model", "CV accuracy", "chance 1/K", "majority", "distinct paths", "word paths",
+                "words sharing", "paths/word"):
+        table.add_column(col, justify="right")
+    for tag, f in figures.items():
+        if not isinstance(f, dict) or "accuracy_mean" not in f:
+            continue
+        table.add_row(tag, f"{f['accuracy_mean']:.1%} ± {f['accuracy_std']:.1%}", f"{f['chance_uniform']:.1%}",
+                      f"{f['chance_majority']:.1%}", str(f["distinct_paths"]), str(f["distinct_word_paths"]),
+                      str(f["words_sharing_a_path"]), f"{f['mean_paths_per_word']:.2f}")
+    Console().print(table)
+
+
+def run_probe(cfg: DictConfig) -> dict:
+    validate_probe_config(cfg)
+    torch.set_num_threads(int(cfg.threads))
+    out_dir = Path(cfg.out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    prompts = build_prompts(cfg.words)
+    module = load_module(cfg.ckpt)
+    figures = {"ckpt": str(cfg.ckpt), "words": cfg.words.name, "mode": cfg.mode, "subwords": cfg.subwords,
+               "seed": int(cfg.seed), "folds": int(cfg.folds), "steps": int(cfg.steps),
+               "trained": probe_module(module, prompts, cfg, out_dir, "trained")}
+    if cfg.control:
+        figures["untrained"] = probe_module(untrained_like(module, int(cfg.seed)), prompts, cfg, out_dir, "untrained")
+    (out_dir / "probe.json").write_text(json.dumps(figures, indent=2))
+    print_table(figures, cfg.words.name)
+    print(f"wrote {out_dir / 'probe.json'}")
+    if cfg.wandb.enabled:
+        log_to_wandb(figures, cfg, out_dir)
+    return figures
+
+
+def log_to_wandb(figures: dict, cfg: DictConfig, out_dir: Path) -> None:
+    import wandb
+
+    run = wandb.init(project=cfg.wandb.project, dir=str(out_dir), mode="offline", job_type="probe",
+                     name=f"probe-{cfg.words.name}", config=OmegaConf.to_container(cfg, resolve=True))
+    for tag in ("trained", "untrained"):
+        if tag in figures:
+            run.summary.update({f"{tag}/{k}": v for k, v in figures[tag].items() if isinstance(v, int | float)})
+            run.log({f"{tag}/{name}": wandb.Image(str(out_dir / f"{name}_{tag}.png")) for name in ("paths", "confusion")})
+    run.finish()
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="probe")
+def main(cfg: DictConfig) -> None:
+    with user_errors():
+        run_probe(cfg)
+
+
+if __name__ == "__main__":
+    main()
