@@ -88,7 +88,7 @@ def print_table(figures: dict, words: str) -> None:
         table.add_row(tag, f"{f['accuracy_mean']:.1%} ± {f['accuracy_std']:.1%}", f"{f['chance_uniform']:.1%}",
                       f"{f['chance_majority']:.1%}", str(f["distinct_paths"]), str(f["distinct_word_paths"]),
                       str(f["words_sharing_a_path"]), f"{f['mean_paths_per_word']:.2f}")
-    Console().print(table)
+    Console(width=max(Console().width, 130)).print(table)
 
 
 def run_probe(cfg: DictConfig) -> dict:
