@@ -70,10 +70,9 @@ def test_gate_paths_equal_sampled_paths(tiny_module):
     prompts = make_prompts(["red", "fire hydrant", "striped"], ["a {word} circle", "on the left a {word} one"])
     layers = space_layer_names(tiny_module.net)
     assert len(layers) == 5
-    for subwords in ("first", "all"):
-        gates = collect_paths(tiny_module, prompts, "gates", subwords)
-        sampled = collect_paths(tiny_module, prompts, "sampling", subwords, steps=2, guidance=2.0)
-        assert gates[layers].equals(sampled[layers])
+    gates = collect_paths(tiny_module, prompts, "gates", "all")
+    sampled = collect_paths(tiny_module, prompts, "sampling", "all", steps=1, guidance=2.0)
+    assert gates[layers].equals(sampled[layers])
     assert list(gates.tokens[gates.word == "fire hydrant"])[0] == "fire hydra ##nt"
 
 
