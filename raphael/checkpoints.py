@@ -11,12 +11,16 @@ from raphael.config import ConfigError
 
 
 def model_config_diff(saved, requested) -> list[str]:
-    """`field: saved -> requested` for every model field where two model configs differ."""
+    """`field: saved -> requested` for every model field that `requested` (possibly partial, e.g. from
+    `+model.space_moe.num_experts=4`) sets to a different value than the checkpoint's `saved` config."""
     import dataclasses
+
+    from omegaconf import OmegaConf
 
     from raphael.nn.config import ModelConfig
 
-    a, b = dataclasses.asdict(ModelConfig.from_any(saved)), dataclasses.asdict(ModelConfig.from_any(requested))
+    full = OmegaConf.merge(saved, requested)
+    a, b = dataclasses.asdict(ModelConfig.from_any(saved)), dataclasses.asdict(ModelConfig.from_any(full))
 
     def flat(d, prefix=""):
         return {f"{prefix}{k}": v for key, val in d.items()

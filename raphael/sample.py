@@ -14,7 +14,7 @@ from raphael.config import user_errors, validate_guidance
 def main(cfg: DictConfig) -> None:
     with user_errors():
         validate_guidance("guidance", cfg.guidance)
-        module = load_module(cfg.ckpt)
+        module = load_module(cfg.ckpt, model=cfg.get("model"))  # +model.x=... : must match the ckpt
         images = module.generate([cfg.prompt] * cfg.num, guidance=cfg.guidance, steps=cfg.steps, seed=cfg.seed)
         path = save_grid(to_uint8(images), cfg.out)
     print(f"wrote {path} ({cfg.num} samples of {cfg.prompt!r}, guidance {cfg.guidance}, {cfg.steps} DDIM steps)")
