@@ -1,0 +1,306 @@
+"""``ShardDataModule``: WebDataset shards -> batches of docs/interfaces.md.
+
+Training: ResampledShards (each worker and rank draws shards with its own seeded RNG) ->
+tar -> seeded shuffle buffer -> robust decode -> fixed size or aspect buckets -> batch.
+Validation: the val shards in order, split by node and worker, no shuffle, partial last batch.
+Bad data (truncated or non-tar shards, undecodable images, missing captions, zero-size images)
+is skipped by a counting WebDataset handler; ``batch["skipped"]`` says how many bad items this
+worker skipped since its previous batch. Grayscale, palette and RGBA images are converted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import random
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import lightning as L
+import numpy as np
+import torch
+import webdataset as wds
+from torch.utils.data import DataLoader
+
+from raphael.data.buckets import BucketBatcher, fit_edge, fit_image
+from raphael.data.edges import canny_edges
+from raphael.data.shards import (
+    DATASET_JSON,
+    EDGE_EXTENSION,
+    decode_edge,
+    decode_rgb,
+    expand_urls,
+    image_field,
+    is_local,
+    write_shapes_shards,
+)
+
+log = logging.getLogger(__name__)
+
+
+class SkipCounter:
+    """WebDataset handler: log and count a bad sample or shard, then continue."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.total = 0
+
+    def __call__(self, exn: Exception) -> bool:
+        self.count += 1
+        self.total += 1
+        log.warning(
+            "data: skipped a bad sample (%d so far): %s: %s", self.total, type(exn).__name__, str(exn)[:300]
+        )
+        return True
+
+    def pop(self) -> int:
+        n, self.count = self.count, 0
+        return n
+
+
+def decode_sample(sample: dict) -> dict:
+    """Raw WebDataset sample -> {image uint8 HxWx3, edge float HxW or None, caption, meta, key}.
+    Raises on a bad sample (the pipeline's handler counts and skips it)."""
+    key = sample.get("__key__")
+    caption = sample.get("txt")
+    if caption is None:
+        raise ValueError(f"sample {key!r} ({sample.get('__url__')}) has no caption (.txt)")
+    caption = caption.decode("utf-8").strip() if isinstance(caption, bytes) else str(caption).strip()
+    if not caption:
+        raise ValueError(f"sample {key!r} ({sample.get('__url__')}) has an empty caption")
+    field = image_field(sample)
+    if field is None:
+        raise ValueError(f"sample {key!r} ({sample.get('__url__')}) has no image (fields: {sorted(sample)})")
+    image = decode_rgb(sample[field])
+    edge = None
+    if EDGE_EXTENSION in sample:
+        edge = fit_edge(decode_edge(sample[EDGE_EXTENSION]), image.shape[:2])
+    meta = json.loads(sample["json"]) if "json" in sample else {}
+    return {"image": image, "edge": edge, "caption": caption, "meta": meta, "key": key}
+
+
+class FitToSize:
+    """Resize (cover) and centre-crop image and edge to a fixed (h, w)."""
+
+    def __init__(self, size: tuple[int, int]):
+        self.size = size
+
+    def __call__(self, sample: dict) -> dict:
+        sample["image"] = fit_image(sample["image"], self.size)
+        if sample["edge"] is not None:
+            sample["edge"] = fit_edge(sample["edge"], self.size)
+        return sample
+
+
+class Collate:
+    """Samples of one size -> the batch dict of docs/interfaces.md (+ ``skipped``). Samples
+    without an edge map get Canny edges computed here."""
+
+    def __init__(self, counter: SkipCounter):
+        self.counter = counter
+
+    def __call__(self, samples: Sequence[dict]) -> dict:
+        images = torch.from_numpy(np.stack([s["image"] for s in samples])).permute(0, 3, 1, 2)
+        h, w = images.shape[-2:]
+        empty = np.zeros((h, w), dtype=np.float32)
+        edges = torch.from_numpy(np.stack([empty if s["edge"] is None else s["edge"] for s in samples]))
+        edges = edges.float().unsqueeze(1)
+        missing = [i for i, s in enumerate(samples) if s["edge"] is None]
+        if missing:
+            edges[missing] = canny_edges(images[missing].float() / 255.0)
+        skipped = self.counter.pop()
+        if skipped:
+            log.warning("data: %d bad samples skipped before this batch", skipped)
+        return {
+            "image": images.float() / 127.5 - 1.0,
+            "edge": edges.clamp_(0.0, 1.0),
+            "caption": [s["caption"] for s in samples],
+            "meta": [s["meta"] for s in samples],
+            "key": [s["key"] for s in samples],
+            "skipped": torch.tensor(skipped, dtype=torch.long),
+        }
+
+
+class SeededShuffle:
+    """Shuffle buffer whose RNG depends on (seed, rank, worker, epoch): reproducible runs."""
+
+    def __init__(self, bufsize: int, seed: int):
+        self.bufsize, self.seed, self.epoch = bufsize, seed, 0
+
+    def __call__(self, src: Iterable[dict]) -> Iterator[dict]:
+        rank, _, worker, _ = wds.utils.pytorch_worker_info()
+        self.epoch += 1
+        rng = random.Random(f"{self.seed}/{rank}/{worker}/{self.epoch}")
+        return wds.filters.shuffle(self.bufsize, min(self.bufsize, 100), rng=rng)(iter(src))
+
+
+def _world_size() -> int:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_world_size()
+    return 1
+
+
+class ShardDataModule(L.LightningDataModule):
+    """Batches from WebDataset shards (img2dataset layout + optional KEY.edge.png).
+
+    urls / val_urls: brace or glob patterns (``data/shapes/train-{000000..000019}.tar``), several
+    joined by ``::``. ``generate``: keyword arguments of ``write_shapes_shards`` (num, val, seed,
+    shard_size, ...); when given and the shards are missing, ``prepare_data`` writes them into
+    the folder of ``urls``. ``epoch_samples``: samples per training epoch (default: the count in
+    the folder's dataset.json, else endless). ``buckets``: aspect-ratio buckets around
+    ``image_size`` instead of a fixed square.
+    """
+
+    def __init__(
+        self,
+        urls: str,
+        val_urls: str | None = None,
+        image_size: int = 32,
+        batch_size: int = 64,
+        num_workers: int = 2,
+        shuffle_buffer: int = 1000,
+        buckets: bool = False,
+        seed: int = 0,
+        epoch_samples: int | None = None,
+        generate: dict | None = None,
+        holdout_pairs: Sequence[Sequence[str]] | None = None,
+        val_batch_size: int | None = None,
+    ):
+        super().__init__()
+        if batch_size < 1 or num_workers < 0 or shuffle_buffer < 0:
+            raise ValueError(
+                f"data: batch_size >= 1, num_workers >= 0, shuffle_buffer >= 0 needed "
+                f"(got {batch_size}, {num_workers}, {shuffle_buffer})"
+            )
+        self.urls, self.val_urls = str(urls), (str(val_urls) if val_urls else None)
+        self.image_size, self.batch_size = int(image_size), int(batch_size)
+        self.val_batch_size = int(val_batch_size or batch_size)
+        self.num_workers, self.shuffle_buffer = int(num_workers), int(shuffle_buffer)
+        self.buckets, self.seed, self.epoch_samples = bool(buckets), int(seed), epoch_samples
+        self.generate = dict(generate) if generate else None
+        self.holdout_pairs = [list(p) for p in holdout_pairs] if holdout_pairs is not None else None
+        self.train_shards: list[str] = []
+        self.val_shards: list[str] = []
+
+    # ------------------------------------------------------------------ shards on disk
+
+    @staticmethod
+    def _missing(pattern: str) -> tuple[list[str], list[str]]:
+        urls = expand_urls(pattern)
+        return urls, [u for u in urls if is_local(u) and not Path(u).is_file()]
+
+    def prepare_data(self) -> None:
+        if not self.generate:
+            return
+        urls, missing = self._missing(self.urls)
+        val_missing = self._missing(self.val_urls)[1] if self.val_urls else []
+        if urls and not missing and not val_missing:
+            return
+        local = [u for u in expand_urls(self.urls) if is_local(u)] or [self.urls]
+        out_dir = Path(local[0]).parent
+        kwargs = dict(self.generate)
+        kwargs.setdefault("image_size", self.image_size)
+        if self.holdout_pairs is not None:
+            kwargs.setdefault("holdout_pairs", self.holdout_pairs)
+        print(
+            f"[data] shards {self.urls!r} not found: writing {kwargs.get('num')} training and "
+            f"{kwargs.get('val', 512)} validation shapes samples to {out_dir} (once; later runs reuse them)"
+        )
+        info = write_shapes_shards(out_dir, **kwargs)
+        for field, pattern, split in (("urls", self.urls, "train"), ("val_urls", self.val_urls, "val")):
+            if pattern and self._missing(pattern)[1]:
+                raise ValueError(
+                    f"data.generate wrote {info['count'][split]} {split} samples as "
+                    f"{out_dir}/{info['urls'][split]}, but data.{field}={pattern!r} expects other files: "
+                    f"make generate.num / generate.shard_size (and val) match the pattern, or set "
+                    f"data.{field}={out_dir}/{info['urls'][split]}"
+                )
+
+    def _resolve(self, pattern: str, what: str) -> list[str]:
+        urls, missing = self._missing(pattern)
+        if not urls or missing:
+            shown = ", ".join(missing[:3]) + (" ..." if len(missing) > 3 else "")
+            raise FileNotFoundError(
+                f"data.{what}={pattern!r} matches no shard file"
+                + (f" (missing: {shown})" if missing else "")
+                + ". Write shards first, e.g. `python -m raphael.data.shards make-shapes --out DIR "
+                "--num 20000` (the pattern must match what was written, see DIR/dataset.json), or give "
+                "data.generate so the datamodule writes them, or point data.urls at existing shards."
+            )
+        return urls
+
+    def setup(self, stage: str | None = None) -> None:
+        self.train_shards = self._resolve(self.urls, "urls")
+        self.val_shards = self._resolve(self.val_urls, "val_urls") if self.val_urls else []
+        if self.epoch_samples is None:
+            info = (
+                Path(self.train_shards[0]).parent / DATASET_JSON if is_local(self.train_shards[0]) else None
+            )
+            if info is not None and info.is_file():
+                self.epoch_samples = int(json.loads(info.read_text())["count"]["train"])
+
+    # ------------------------------------------------------------------ pipelines
+
+    def _batching(self, counter: SkipCounter, batch_size: int, partial: bool) -> list:
+        collate = Collate(counter)
+        if self.buckets:
+            return [BucketBatcher(self.image_size, batch_size, collate, partial=partial)]
+        size = (self.image_size, self.image_size)
+        return [
+            wds.map(FitToSize(size), handler=counter),
+            wds.batched(batch_size, collation_fn=collate, partial=partial),
+        ]
+
+    def train_pipeline(self) -> wds.DataPipeline:
+        if not self.train_shards:
+            self.setup("fit")
+        counter = SkipCounter()
+        pipeline = wds.DataPipeline(
+            wds.ResampledShards(self.train_shards, seed=self.seed, deterministic=True),
+            wds.tarfile_to_samples(handler=counter),
+            SeededShuffle(self.shuffle_buffer, self.seed) if self.shuffle_buffer > 1 else None,
+            wds.map(decode_sample, handler=counter),
+            *self._batching(counter, self.batch_size, partial=False),
+        )
+        if self.epoch_samples:
+            workers = max(1, self.num_workers) * _world_size()
+            per_worker = max(1, math.ceil(self.epoch_samples / (self.batch_size * workers)))
+            pipeline = pipeline.with_epoch(per_worker).with_length(
+                per_worker * max(1, self.num_workers), silent=True
+            )
+        return pipeline
+
+    def val_pipeline(self) -> wds.DataPipeline:
+        if not self.val_shards:
+            self.setup("validate")
+        if not self.val_shards:
+            raise ValueError("data.val_urls is not set: no validation shards")
+        counter = SkipCounter()
+        return wds.DataPipeline(
+            wds.SimpleShardList(self.val_shards),
+            wds.split_by_node,
+            wds.split_by_worker,
+            wds.tarfile_to_samples(handler=counter),
+            wds.map(decode_sample, handler=counter),
+            *self._batching(counter, self.val_batch_size, partial=True),
+        )
+
+    def _loader(self, dataset: wds.DataPipeline, num_workers: int) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=None,
+            num_workers=num_workers,
+            persistent_workers=num_workers > 0,
+            prefetch_factor=4 if num_workers > 0 else None,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        from raphael.data.stepstream import step_stream  # batch of step s = f(seed, s): exact resume
+
+        return self._loader(step_stream(self), self.num_workers)
+
+    def val_dataloader(self) -> DataLoader | list:
+        if not self.val_urls:
+            return []
+        return self._loader(self.val_pipeline(), min(self.num_workers, len(self.val_shards)))

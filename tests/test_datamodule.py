@@ -1,0 +1,214 @@
+import io
+import json
+import logging
+import tarfile
+import zlib
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from raphael.data import shapes
+from raphael.data.buckets import bucket_sizes
+from raphael.data.datamodule import ShardDataModule
+
+GENERATE = {"num": 64, "val": 20, "seed": 0, "shard_size": 32}
+
+
+def _check_batch(batch, size=(32, 32)):
+    b = len(batch["key"])
+    assert batch["image"].shape == (b, 3, *size) and batch["image"].dtype == torch.float32
+    assert -1.0 <= batch["image"].min() and batch["image"].max() <= 1.0
+    assert batch["edge"].shape == (b, 1, *size) and batch["edge"].dtype == torch.float32
+    assert 0.0 <= batch["edge"].min() and batch["edge"].max() <= 1.0
+    assert len(batch["caption"]) == len(batch["meta"]) == b and all(
+        isinstance(c, str) and c for c in batch["caption"]
+    )
+    assert batch["skipped"].dtype == torch.long and batch["skipped"].ndim == 0
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    dm = ShardDataModule(
+        str(root / "shapes/train-{000000..000001}.tar"),
+        str(root / "shapes/val-000000.tar"),
+        batch_size=8,
+        num_workers=0,
+        shuffle_buffer=16,
+        generate=GENERATE,
+    )
+    dm.prepare_data()
+    dm.setup("fit")
+    return dm
+
+
+def test_generate_writes_missing_shards_once(generated, capsys):
+    assert generated.epoch_samples == 64  # read from dataset.json
+    generated.prepare_data()  # shards exist now: nothing written, nothing printed
+    assert capsys.readouterr().out == ""
+
+
+def test_train_batches_follow_the_contract(generated):
+    batches = list(generated.train_dataloader())
+    assert len(batches) == 8  # epoch_samples / batch_size
+    for batch in batches:
+        _check_batch(batch)
+        for caption, meta in zip(batch["caption"], batch["meta"]):
+            assert meta["caption"] == caption and 1 <= len(meta["objects"]) <= 3
+        assert batch["edge"].sum() > 0 and set(batch["edge"].unique().tolist()) <= {0.0, 1.0}
+        assert int(batch["skipped"]) == 0
+    image = ((batches[0]["image"][0] + 1) * 127.5).round().byte().permute(1, 2, 0).numpy()
+    assert np.array_equal(image, shapes.make_sample(batches[0]["meta"][0]["seed"])[0])
+
+
+def test_val_loader_is_deterministic_and_complete(generated):
+    first = [k for b in generated.val_dataloader() for k in b["key"]]
+    second = [k for b in generated.val_dataloader() for k in b["key"]]
+    assert first == second == [f"{i:09d}" for i in range(20)]
+
+
+def test_missing_shards_are_a_clear_error(tmp_path):
+    dm = ShardDataModule(str(tmp_path / "train-{000000..000019}.tar"), num_workers=0)
+    with pytest.raises(FileNotFoundError, match=r"train-\{000000..000019\}.tar.*make-shapes"):
+        dm.setup("fit")
+
+
+def test_aspect_buckets(tmp_path):
+    dm = ShardDataModule(
+        str(tmp_path / "train-000000.tar"),
+        batch_size=4,
+        num_workers=0,
+        shuffle_buffer=0,
+        buckets=True,
+        generate={"num": 40, "val": 0, "shard_size": 64, "aspect_buckets": True},
+    )
+    dm.prepare_data()
+    dm.setup("fit")
+    sizes = set()
+    for batch in dm.train_dataloader():
+        size = tuple(batch["image"].shape[-2:])
+        _check_batch(batch, size)
+        assert size in bucket_sizes(32)
+        sizes.add(size)
+    assert len(sizes) >= 2
+
+
+# ---------------------------------------------------------------------------------------------- bad data
+
+
+def _png(image, fmt="PNG"):
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format=fmt) if isinstance(image, np.ndarray) else image.save(
+        buf, format=fmt
+    )
+    return buf.getvalue()
+
+
+def _zero_width_png():
+    data = bytearray(_png(Image.new("RGB", (1, 1))))
+    data[16:20] = (0).to_bytes(4, "big")  # IHDR width = 0
+    data[29:33] = zlib.crc32(bytes(data[12:29])).to_bytes(4, "big")
+    return bytes(data)
+
+
+def _tar(path, members):
+    with tarfile.open(path, "w") as tf:
+        for name, data in members:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+
+
+def _good(key, mode="RGB"):
+    image, meta = shapes.make_sample(int(key))
+    pil = Image.fromarray(image)
+    if mode != "RGB":
+        pil = pil.convert(mode)
+    return [
+        (f"{key}.txt", meta["caption"].encode()),
+        (f"{key}.png", _png(pil)),
+        (f"{key}.json", json.dumps(meta).encode()),
+    ]
+
+
+def test_bad_samples_are_skipped_counted_and_logged(tmp_path, caplog):
+    valid = []
+    members = []
+    for i, mode in enumerate(["RGB", "L", "RGBA", "P", "LA"]):  # converted, never skipped
+        key = f"{i:09d}"
+        members += _good(key, mode)
+        valid.append(key)
+    members += [("000000100.png", _png(shapes.make_sample(1)[0]))]  # no caption
+    members += [("000000101.txt", b"broken"), ("000000101.png", b"\x89PNG not really")]  # undecodable
+    members += [("000000102.txt", b"zero"), ("000000102.png", _zero_width_png())]  # zero-size
+    members += [("000000103.txt", b"no image at all")]
+    members += _good("000000006")
+    valid.append("000000006")
+    _tar(tmp_path / "a-000000.tar", members)
+
+    # truncated shard: samples 10..13 complete, the cut falls inside sample 14's image
+    trunc = [m for k in range(10, 16) for m in _good(f"{k:09d}")]
+    _tar(tmp_path / "full.tar", trunc)
+    with tarfile.open(tmp_path / "full.tar") as tf:
+        png14 = tf.getmember("000000014.png")
+        cut = png14.offset_data + png14.size // 2
+    (tmp_path / "a-000001.tar").write_bytes((tmp_path / "full.tar").read_bytes()[:cut])
+    (tmp_path / "full.tar").unlink()
+    valid += [f"{k:09d}" for k in range(10, 14)]
+    (tmp_path / "a-000002.tar").write_bytes(np.random.default_rng(0).bytes(3000))  # not a tar at all
+
+    dm = ShardDataModule(
+        str(tmp_path / "a-*.tar"), val_urls=str(tmp_path / "a-*.tar"), batch_size=4, num_workers=0
+    )
+    dm.setup("fit")
+    with caplog.at_level(logging.WARNING, logger="raphael.data.datamodule"):
+        batches = list(dm.val_pipeline())
+    keys = [k for b in batches for k in b["key"]]
+    assert sorted(keys) == sorted(valid)
+    skipped = sum(int(b["skipped"]) for b in batches)
+    assert skipped >= 6  # no caption, undecodable, zero-size, no image, truncated shard, random bytes
+    assert "skipped a bad sample" in caplog.text
+    for batch in batches:
+        _check_batch(batch)
+        assert batch["edge"].sum() > 0  # no edge.png in these shards: Canny computed on the fly
+    gray = next(b for b in batches if "000000001" in b["key"])
+    i = gray["key"].index("000000001")
+    assert torch.equal(gray["image"][i, 0], gray["image"][i, 1])  # grayscale -> 3 equal channels
+
+    # the resampled training stream survives the same shards
+    dm = ShardDataModule(
+        str(tmp_path / "a-*.tar"), batch_size=4, num_workers=0, epoch_samples=40, shuffle_buffer=8
+    )
+    dm.setup("fit")
+    train = list(dm.train_dataloader())
+    assert len(train) == 10 and all(set(b["key"]) <= set(valid) for b in train)
+    assert sum(int(b["skipped"]) for b in train) > 0
+
+
+def test_generate_that_does_not_match_the_pattern_says_so(tmp_path):
+    dm = ShardDataModule(
+        str(tmp_path / "train-{000000..000019}.tar"),
+        num_workers=0,
+        generate={"num": 10, "val": 0, "shard_size": 1000},
+    )
+    with pytest.raises(ValueError, match=r"train-\{000000..000000\}.tar"):
+        dm.prepare_data()
+
+
+def test_hydra_configs_instantiate(tmp_path):
+    from hydra import compose, initialize_config_dir
+    from hydra.utils import instantiate
+
+    conf = str(__import__("pathlib").Path(__file__).resolve().parents[1] / "conf")
+    with initialize_config_dir(config_dir=conf, version_base="1.3"):
+        cfg = compose("train", overrides=[f"paths.data_dir={tmp_path}"])
+        wds_cfg = compose("train", overrides=["data=wds", f"data.urls={tmp_path}/x-*.tar"])
+    dm = instantiate(cfg.data)
+    assert isinstance(dm, ShardDataModule) and dm.urls == f"{tmp_path}/shapes/train-{{000000..000019}}.tar"
+    assert dm.generate["num"] == 20000 and dm.holdout_pairs == shapes.DEFAULT_HOLDOUT
+    dm = instantiate(wds_cfg.data)
+    assert dm.generate is None and dm.buckets
+    with pytest.raises(FileNotFoundError, match="x-\\*.tar"):
+        dm.setup("fit")
