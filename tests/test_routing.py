@@ -128,3 +128,25 @@ def test_recorded_routes_equal_gate_routes(tiny_module):
         L = fast.shape[1]
         assert torch.equal(recorded[:, :L], fast)
         assert (recorded[:, L:] == -1).all()  # padding beyond the cond rows' length
+
+
+@pytest.mark.slow
+def test_callback_in_a_tiny_trainer_run(tmp_path):
+    import lightning as L
+
+    def batches(n):
+        g = torch.Generator().manual_seed(0)
+        return [{"image": torch.rand(2, 3, 16, 16, generator=g) * 2 - 1, "edge": torch.zeros(2, 1, 16, 16),
+                 "caption": ["a red circle on the left", "a small blue square"]} for _ in range(n)]
+
+    def loader(n):  # pre-made batches
+        return torch.utils.data.DataLoader(batches(n), batch_size=None)
+
+    module = build_tiny_module()
+    trainer = L.Trainer(limit_val_batches=2, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+                        default_root_dir=str(tmp_path), callbacks=[RoutingCallback()])
+    trainer.validate(module, dataloaders=loader(2))
+    names = {p.name for p in (tmp_path / "routing").iterdir()}
+    assert {"space_load.csv", "time_experts.csv", "paths_step_000000.png", "time_experts_step_000000.png"} <= names
+    assert "routing/space_load_entropy/mid.0" in trainer.callback_metrics
+    assert len(pd.read_csv(tmp_path / "routing" / "time_experts.csv")) == 2 * 2 * 5  # batches x B x blocks
