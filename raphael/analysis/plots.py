@@ -26,7 +26,8 @@ def path_picture(frame: pd.DataFrame, layers: list[str], num_experts: int, path,
     Lines are offset a little vertically so that words sharing a path stay visible."""
     words = list(dict.fromkeys(frame["word"]))[:max_words]
     fig, ax = plt.subplots(figsize=(1.2 + 1.1 * len(layers), 1.5 + 0.5 * num_experts))
-    colors = plt.cm.tab20(np.linspace(0, 1, max(len(words), 2)))
+    cmap = plt.cm.tab10 if len(words) <= 10 else plt.cm.tab20
+    colors = cmap(np.arange(len(words)) % cmap.N)
     x = np.arange(len(layers))
     for k, word in enumerate(words):
         rows = frame.loc[frame["word"] == word, layers]
