@@ -15,6 +15,20 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 
+def _experiment_choice() -> str:
+    """`${raphael.experiment:}`: the experiment=NAME chosen on the command line, `default` if none."""
+    from hydra.core.hydra_config import HydraConfig
+
+    try:
+        return HydraConfig.get().runtime.choices.get("experiment") or "default"
+    except ValueError:  # composed outside a Hydra run (tests): no choices to read
+        return "default"
+
+
+if not OmegaConf.has_resolver("raphael.experiment"):
+    OmegaConf.register_new_resolver("raphael.experiment", _experiment_choice)
+
+
 class ConfigError(ValueError):
     """A config value that cannot work; the message names the field, the value and what is allowed."""
 

@@ -138,7 +138,7 @@ class RaphaelModule(L.LightningModule):
         noise = torch.randn(noise_shape, device=self.device)
         losses, _ = self.compute_losses(batch, self.drop_captions(batch["caption"]), t, noise)
         self.last_losses = {k: v.detach() for k, v in losses.items()}  # read by callbacks.guards
-        self.log_dict({f"train/{k}": v.detach() for k, v in losses.items()}, prog_bar=False, batch_size=x.shape[0])
+        self.log_dict({f"train/{k}": v.detach() for k, v in losses.items() if k != "loss"}, prog_bar=False, batch_size=x.shape[0])
         self.log("train/loss", losses["loss"].detach(), prog_bar=True, batch_size=x.shape[0])
         if "skipped" in batch:
             self.log("data/skipped", batch["skipped"].float().sum(), reduce_fx="sum", on_step=False, on_epoch=True)

@@ -69,7 +69,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     for logger in loggers:
         logger.log_hyperparams(config)
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path)
+    # our own checkpoints hold the run config (DictConfig) in hparams: trusted, not weights-only
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
     return {k: float(v) for k, v in trainer.callback_metrics.items()}
 
 
