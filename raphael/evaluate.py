@@ -1,0 +1,249 @@
+"""Evaluate a checkpoint: `python -m raphael.evaluate ckpt=PATH` (conf/evaluate.yaml, docs/evaluation.md).
+
+At every guidance weight: DDIM samples for the eval prompt set (training distribution + held-out
+compositions), oracle alignment (mean, 95% CI, per attribute, held-out separately), FID against
+freshly rendered shapes through an offline feature CNN, samples/s; writes metrics.json, one sample
+grid per guidance weight and the FID-vs-alignment trade-off plot into the run directory.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import hydra
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm.auto import tqdm
+
+from raphael.analysis.images import save_grid, to_uint8
+from raphael.config import ConfigError, user_errors, validate_guidance
+
+
+def validate_eval_config(cfg: DictConfig) -> None:
+    validate_guidance("guidance", cfg.guidance)
+    if not (OmegaConf.is_list(cfg.guidance) or isinstance(cfg.guidance, list | tuple)) or len(cfg.guidance) == 0:
+        raise ConfigError(f"guidance={cfg.guidance!r} is not valid: give a non-empty list, e.g. guidance=[1.5,4.5].")
+    for field in ("steps", "batch_size"):
+        if int(cfg[field]) <= 0:
+            raise ConfigError(f"{field}={cfg[field]!r} is not valid: must be a positive integer.")
+    for field in ("num_prompts", "num_holdout"):
+        if int(cfg[field]) < 0:
+            raise ConfigError(f"{field}={cfg[field]!r} is not valid: must be >= 0.")
+    if int(cfg.num_prompts) + int(cfg.num_holdout) == 0:
+        raise ConfigError("num_prompts=0 and num_holdout=0: nothing to evaluate; set num_prompts to e.g. 64.")
+    if cfg.fid.enabled and cfg.fid.feature not in ("shapes_cnn", "inception"):
+        raise ConfigError(f"fid.feature={cfg.fid.feature!r} is not valid: allowed values are shapes_cnn, inception.")
+
+
+def training_run_info(ckpt: str | Path) -> dict:
+    """experiment, seed, overrides and holdout pairs of the run that wrote `<run>/checkpoints/x.ckpt`
+    (read from its `.hydra/` folder); empty fields when the checkpoint lives elsewhere."""
+    run_dir = Path(ckpt).resolve().parent.parent
+    info = {"run_dir": str(run_dir), "experiment": None, "seed": None, "overrides": [], "holdout_pairs": None}
+    config, overrides = run_dir / ".hydra" / "config.yaml", run_dir / ".hydra" / "overrides.yaml"
+    if config.is_file():
+        cfg = OmegaConf.load(config)
+        info["seed"] = cfg.get("seed")
+        info["experiment"] = cfg.get("experiment_name") if isinstance(cfg.get("experiment_name"), str) else None
+        holdout = OmegaConf.select(cfg, "data.holdout_pairs")
+        info["holdout_pairs"] = OmegaConf.to_container(holdout) if holdout is not None else None
+    if overrides.is_file():
+        info["overrides"] = [str(o) for o in OmegaConf.load(overrides)]
+        for o in info["overrides"]:
+            if o.startswith("experiment="):
+                info["experiment"] = o.split("=", 1)[1]
+    return info
+
+
+def _device(name: str) -> str:
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
+
+
+def prompt_sets(cfg: DictConfig, holdout_pairs, image_size: int) -> dict[str, list[tuple[str, dict]]]:
+    from raphael.data.shapes import eval_prompts
+
+    sets = {"regular": eval_prompts(int(cfg.num_prompts), int(cfg.prompt_seed), holdout_pairs, False, image_size)}
+    if int(cfg.num_holdout) > 0:
+        sets["holdout"] = eval_prompts(int(cfg.num_holdout), int(cfg.prompt_seed), holdout_pairs, True, image_size)
+    return sets
+
+
+def reference_images(cfg: DictConfig, holdout_pairs, image_size: int) -> torch.Tensor:
+    """`fid.num_real` renders with the same regular/held-out mix as the prompts, from other seeds."""
+    from raphael.data.shapes import eval_prompts
+    from raphael.metrics.fid import rendered_reference
+
+    total = int(cfg.num_prompts) + int(cfg.num_holdout)
+    n_hold = round(int(cfg.fid.num_real) * int(cfg.num_holdout) / total)
+    n_reg = int(cfg.fid.num_real) - n_hold
+    seed = int(cfg.fid.real_seed) + 1000  # never the prompt seeds
+    metas = [m for _, m in eval_prompts(n_reg, seed, holdout_pairs, False, image_size)]
+    if n_hold:
+        metas += [m for _, m in eval_prompts(n_hold, seed, holdout_pairs, True, image_size)]
+    return rendered_reference(metas, image_size)
+
+
+def plot_single_tradeoff(results: list[dict], label: str, path: Path) -> Path:
+    from raphael.metrics.report import plot_tradeoff
+
+    curve = {
+        "guidance": [r["guidance"] for r in results],
+        "fid": [r["fid"] for r in results],
+        "alignment": [r["alignment"]["overall"]["mean"] for r in results],
+        "alignment_err": [r["alignment"]["overall"]["ci_half"] for r in results],
+    }
+    return plot_tradeoff({label: curve}, path, title=f"{label}: FID vs alignment over guidance")
+
+
+def evaluate(cfg: DictConfig, output_dir: str | Path, module=None, log=print) -> dict:
+    """Run the whole evaluation; returns (and writes) the metrics dict. `module` skips loading `cfg.ckpt`."""
+    from raphael.checkpoints import load_module
+    from raphael.data.oracle import alignment_details
+    from raphael.data.shapes import DEFAULT_HOLDOUT
+    from raphael.metrics.alignment import aggregate_details
+
+    validate_eval_config(cfg)
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    device = _device(str(cfg.device))
+    run = training_run_info(cfg.ckpt) if cfg.get("ckpt") else {"experiment": None, "seed": None, "overrides": []}
+    if module is None:
+        module = load_module(cfg.ckpt, map_location=device)
+    module = module.to(device).eval()
+    holdout = cfg.holdout_pairs or run.get("holdout_pairs") or DEFAULT_HOLDOUT
+    holdout = [list(p) for p in (OmegaConf.to_container(holdout) if OmegaConf.is_config(holdout) else holdout)]
+    size = int(module.image_size)
+    sets = prompt_sets(cfg, holdout, size)
+    prompts = [(name, caption, meta) for name, items in sets.items() for caption, meta in items]
+    label = cfg.label or run.get("experiment") or Path(str(cfg.ckpt)).stem
+
+    fid = None
+    if cfg.fid.enabled:
+        from raphael.metrics.fid import ReferenceFID
+        from raphael.metrics.fid_features import CNNRecipe, build_feature_extractor
+
+        recipe = CNNRecipe(**OmegaConf.to_container(cfg.fid.get("cnn") or {}))
+        feature = build_feature_extractor(cfg.fid.feature, cfg.fid.cache_dir, cfg.fid.inception_weights,
+                                          recipe=recipe, log=log)
+        fid = ReferenceFID(feature, reference_images(cfg, holdout, size))
+
+    bs = int(cfg.batch_size)
+    batches = [prompts[i : i + bs] for i in range(0, len(prompts), bs)]
+    guidance = [float(w) for w in cfg.guidance]
+    results, grids = [], {}
+    bar = tqdm(total=len(guidance) * len(batches), desc=f"evaluate {label}", unit="batch", mininterval=5)
+    for w in guidance:
+        details = {name: [] for name in sets}
+        pixels_all, gen_seconds = [], 0.0
+        if fid is not None:
+            fid.reset()
+        for b, batch in enumerate(batches):
+            start = time.perf_counter()
+            images = module.generate([c for _, c, _ in batch], guidance=w, steps=int(cfg.steps),
+                                     seed=int(cfg.seed) + 1009 * b)
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            gen_seconds += time.perf_counter() - start
+            pixels = to_uint8(images)
+            pixels_all.append(pixels)
+            for (name, _, meta), image in zip(batch, pixels):
+                details[name].append(alignment_details(image, meta))
+            if fid is not None:
+                fid.update(torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous())
+            bar.update(1)
+        everything = [d for name in sets for d in details[name]]
+        row = {
+            "guidance": w,
+            "fid": fid.compute() if fid is not None else None,
+            "alignment": aggregate_details(everything),
+            "alignment_regular": aggregate_details(details["regular"]) if details.get("regular") else None,
+            "alignment_holdout": aggregate_details(details["holdout"]) if details.get("holdout") else None,
+            "samples_per_s": len(prompts) / gen_seconds,
+            "generate_seconds": gen_seconds,
+        }
+        results.append(row)
+        import numpy as np
+
+        grid = np.concatenate(pixels_all)[: int(cfg.grid_size)]
+        grids[str(w)] = str(save_grid(grid, output_dir / "grids" / f"guidance_{w:g}.png"))
+        fid_text = "n/a" if row["fid"] is None else f"{row['fid']:.2f}"
+        a = row["alignment"]["overall"]
+        hold = row["alignment_holdout"]["overall"]["mean"] if row["alignment_holdout"] else float("nan")
+        log(f"[evaluate] {label} guidance {w:g}: alignment {a['mean']:.3f} ± {a['ci_half']:.3f} "
+            f"(held-out {hold:.3f}), FID {fid_text}, {row['samples_per_s']:.2f} samples/s")
+    bar.close()
+
+    metrics = {
+        "label": label,
+        "ckpt": str(cfg.ckpt) if cfg.get("ckpt") else None,
+        "run": run,
+        "model": OmegaConf.to_container(module.model_cfg, resolve=True),
+        "settings": {
+            "guidance": guidance, "steps": int(cfg.steps), "sampler": "ddim",
+            "num_prompts": int(cfg.num_prompts), "num_holdout": int(cfg.num_holdout),
+            "prompt_seed": int(cfg.prompt_seed), "seed": int(cfg.seed), "batch_size": bs,
+            "holdout_pairs": holdout, "image_size": size, "device": device,
+            "fid_feature": cfg.fid.feature if cfg.fid.enabled else None,
+            "fid_num_real": int(cfg.fid.num_real) if cfg.fid.enabled else None,
+        },
+        "results": results,
+        "grids": grids,
+    }
+    path = output_dir / "metrics.json"
+    path.write_text(json.dumps(metrics, indent=1, default=_json_default))
+    if cfg.get("out_json"):
+        Path(cfg.out_json).parent.mkdir(parents=True, exist_ok=True)
+        Path(cfg.out_json).write_text(json.dumps(metrics, indent=1, default=_json_default))
+    if all(r["fid"] is not None and math.isfinite(r["fid"]) for r in results):
+        metrics["plot"] = str(plot_single_tradeoff(results, label, output_dir / "tradeoff.png"))
+    if cfg.get("wandb") and cfg.wandb.enabled:
+        log_wandb(cfg, metrics, output_dir)
+    log(f"[evaluate] wrote {path}")
+    return metrics
+
+
+def _json_default(value):
+    if isinstance(value, float | int):
+        return value
+    if hasattr(value, "item"):
+        return value.item()
+    return str(value)
+
+
+def log_wandb(cfg: DictConfig, metrics: dict, output_dir: Path) -> None:
+    import wandb
+
+    run = wandb.init(project=cfg.wandb.project, name=f"eval-{metrics['label']}", dir=str(output_dir),
+                     mode="offline" if cfg.wandb.offline else "online", job_type="evaluate",
+                     config={"settings": metrics["settings"], "run": metrics["run"]})
+    columns = ["guidance", "fid", "alignment", "alignment_ci", "alignment_holdout", "samples_per_s"]
+    table = wandb.Table(columns=columns)
+    for r in metrics["results"]:
+        hold = r["alignment_holdout"]["overall"]["mean"] if r["alignment_holdout"] else None
+        table.add_data(r["guidance"], r["fid"], r["alignment"]["overall"]["mean"],
+                       r["alignment"]["overall"]["ci_half"], hold, r["samples_per_s"])
+    payload = {"eval/results": table}
+    payload.update({f"eval/grid_{w}": wandb.Image(p, caption=f"guidance {w}") for w, p in metrics["grids"].items()})
+    if metrics.get("plot"):
+        payload["eval/tradeoff"] = wandb.Image(metrics["plot"])
+    run.log(payload)
+    run.finish()
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
+def main(cfg: DictConfig) -> float:
+    from hydra.core.hydra_config import HydraConfig
+
+    with user_errors():
+        metrics = evaluate(cfg, HydraConfig.get().runtime.output_dir)
+    best = max(r["alignment"]["overall"]["mean"] for r in metrics["results"])
+    return best
+
+
+if __name__ == "__main__":
+    main()

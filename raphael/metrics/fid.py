@@ -1,0 +1,44 @@
+"""FID against freshly rendered shapes, through torchmetrics' FrechetInceptionDistance with a custom
+feature module (``fid_features``): real statistics are computed once per evaluation, then every
+guidance weight's generated images are compared with them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from torchmetrics.image.fid import FrechetInceptionDistance
+
+from raphael.data.shapes import render
+
+
+def rendered_reference(metas: Sequence[dict], image_size: int) -> torch.Tensor:
+    """uint8 (N, 3, H, W) renders of the given layouts: the 'real' images of the FID."""
+    return torch.from_numpy(np.stack([render(m["objects"], image_size) for m in metas])).permute(0, 3, 1, 2)
+
+
+class ReferenceFID:
+    """``update(fake uint8 batch)``, ``compute() -> float``, ``reset()`` keeps the real statistics."""
+
+    def __init__(self, feature: nn.Module, real_images: torch.Tensor, batch_size: int = 256) -> None:
+        self.metric = FrechetInceptionDistance(feature=feature, reset_real_features=False)
+        self.num_real = len(real_images)
+        for start in range(0, len(real_images), batch_size):
+            self.metric.update(real_images[start : start + batch_size], real=True)
+        self.num_fake = 0
+
+    @torch.no_grad()
+    def update(self, fake_uint8: torch.Tensor) -> None:
+        self.metric.update(fake_uint8, real=False)
+        self.num_fake += len(fake_uint8)
+
+    def compute(self) -> float:
+        if self.num_fake < 2:
+            return float("nan")  # a covariance needs two samples
+        return float(self.metric.compute())
+
+    def reset(self) -> None:
+        self.metric.reset()
+        self.num_fake = 0

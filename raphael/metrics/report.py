@@ -1,0 +1,126 @@
+"""Sweep reports: collect evaluation JSON files into a table (pandas), a Markdown summary and plots.
+
+Every experiments/<figure>/report.py is a thin call into these helpers."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+
+def load_results(folder: str | Path, pattern: str = "*.json") -> list[dict]:
+    """Every evaluation JSON (raphael.evaluate's metrics.json) under ``folder``."""
+    files = sorted(Path(folder).glob(pattern))
+    return [json.loads(f.read_text()) | {"_file": str(f)} for f in files]
+
+
+def override_value(run: dict, key: str, default=None):
+    """The value a training run's command line gave ``key`` (e.g. model.space_moe.alpha), else ``default``."""
+    for o in run.get("run", {}).get("overrides", []):
+        name, _, value = o.lstrip("+~").partition("=")
+        if name == key:
+            return value
+    return default
+
+
+def to_frame(runs: Sequence[dict], columns: dict[str, Callable[[dict], object]] | None = None) -> pd.DataFrame:
+    """One row per (run, guidance weight). ``columns``: extra name -> function(run JSON) (sweep axes)."""
+    rows = []
+    for run in runs:
+        extra = {name: fn(run) for name, fn in (columns or {}).items()}
+        for r in run["results"]:
+            hold = r.get("alignment_holdout") or {}
+            reg = r.get("alignment_regular") or {}
+            rows.append({
+                "label": run["label"],
+                "seed": run.get("run", {}).get("seed"),
+                **extra,
+                "guidance": r["guidance"],
+                "fid": r["fid"] if r["fid"] is not None else math.nan,
+                "alignment": r["alignment"]["overall"]["mean"],
+                "alignment_ci": r["alignment"]["overall"]["ci_half"],
+                "alignment_regular": reg.get("overall", {}).get("mean", math.nan),
+                "alignment_holdout": hold.get("overall", {}).get("mean", math.nan),
+                **{f"align_{a}": r["alignment"][a]["mean"] for a in ("color", "shape", "size", "position", "fill")},
+                "samples_per_s": r["samples_per_s"],
+            })
+    return pd.DataFrame(rows)
+
+
+def seed_summary(df: pd.DataFrame, keys: Sequence[str], values: Sequence[str]) -> pd.DataFrame:
+    """Mean and spread over seeds: for each value, `<value>` (mean), `<value>_sd` (std over seeds; NaN
+    for one seed) and `n_seeds`."""
+    g = df.groupby(list(keys), sort=False)
+    out = g[list(values)].mean()
+    sd = g[list(values)].std(ddof=1).add_suffix("_sd")
+    out = pd.concat([out, sd], axis=1)
+    out["n_seeds"] = g["seed"].nunique()
+    return out.reset_index()
+
+
+def fmt(mean: float, sd: float | None = None, digits: int = 3) -> str:
+    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+        return "n/a"
+    if sd is None or (isinstance(sd, float) and math.isnan(sd)):
+        return f"{mean:.{digits}f}"
+    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+
+
+def markdown_table(summary: pd.DataFrame, keys: Sequence[str], values: Sequence[str],
+                   digits: dict[str, int] | None = None) -> str:
+    """Markdown table: the keys, then each value as `mean ± sd` (sd over seeds)."""
+    digits = digits or {}
+    header = [*keys, *values, "seeds"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for _, row in summary.iterrows():
+        cells = [str(row[k]) for k in keys]
+        cells += [fmt(row[v], row.get(f"{v}_sd"), digits.get(v, 3)) for v in values]
+        cells.append(str(int(row["n_seeds"])))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_tradeoff(curves: dict[str, dict], path: str | Path, title: str = "FID vs alignment") -> Path:
+    """One curve per model: x = alignment (higher is better), y = FID (lower is better); points labelled
+    by guidance weight; error bars from `alignment_err` / `fid_err` when given."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.8))
+    for label, c in curves.items():
+        ax.errorbar(c["alignment"], c["fid"], xerr=c.get("alignment_err"), yerr=c.get("fid_err"),
+                    marker="o", capsize=3, label=label)
+        for x, y, w in zip(c["alignment"], c["fid"], c["guidance"]):
+            ax.annotate(f"{w:g}", (x, y), textcoords="offset points", xytext=(4, 4), fontsize=7)
+    ax.set_xlabel("oracle alignment (fraction of prompted attributes present) →")
+    ax.set_ylabel("FID (shapes feature CNN) ↓")
+    ax.set_title(title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def curves_from_summary(summary: pd.DataFrame, by: str) -> dict[str, dict]:
+    """Per value of ``by``: the guidance curve of means, seed-std as error bars."""
+    curves = {}
+    for name, part in summary.groupby(by, sort=False):
+        part = part.sort_values("guidance")
+        curves[str(name)] = {
+            "guidance": part["guidance"].tolist(),
+            "fid": part["fid"].tolist(),
+            "alignment": part["alignment"].tolist(),
+            "fid_err": part["fid_sd"].fillna(0).tolist() if "fid_sd" in part else None,
+            "alignment_err": part["alignment_sd"].fillna(0).tolist() if "alignment_sd" in part else None,
+        }
+    return curves
