@@ -55,12 +55,12 @@ class ModelConfig:
     arch: str = "raphael"
     in_channels: int = 3
     out_channels: int | None = None  # None: same as in_channels
-    channels: int = 32
-    channel_mult: list[int] = field(default_factory=lambda: [1, 2, 2])
+    channels: int = 16
+    channel_mult: list[int] = field(default_factory=lambda: [1, 1, 2])
     num_res_blocks: int = 1
     transformer_depth: list[int] = field(default_factory=lambda: [0, 1, 1])
     mid_transformer_depth: int = 1
-    head_dim: int = 32
+    head_dim: int = 16
     ffn_mult: int = 4
     space_moe: SpaceMoEConfig = field(default_factory=SpaceMoEConfig)
     time_moe: TimeMoEConfig = field(default_factory=TimeMoEConfig)
