@@ -1,0 +1,73 @@
+"""Bad configs fail before any work: exit status != 0, one paragraph naming the field, no stack trace."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_entry(module: str, *overrides: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """`python -m raphael.train` on tiny shards (tests/train_harness.py), with the overrides last."""
+    from bad_shards import write_good_shards
+    from train_harness import run, train_command
+
+    assert module == "raphael.train"
+    url = write_good_shards(tmp_path / "shards", num_shards=1, per_shard=2)
+    return run(train_command(tmp_path, url, tmp_path / "run", *overrides), timeout=300)
+
+
+def assert_clean_error(proc: subprocess.CompletedProcess, *words: str) -> None:
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr, proc.stderr
+    for word in words:
+        assert word in proc.stderr, (word, proc.stderr)
+
+
+CASES = {
+    "alpha_zero": (["model.space_moe.alpha=0"], ["model.space_moe.alpha", "(0, 1]"]),
+    "alpha_above_one": (["model.space_moe.alpha=1.5"], ["model.space_moe.alpha", "(0, 1]"]),
+    "t_c_negative": (["model.edge.t_c=-1"], ["model.edge.t_c", "[0, T]"]),
+    "t_c_above_T": (["model.edge.t_c=1001"], ["model.edge.t_c", "1000"]),
+    "space_experts_zero": (["model.space_moe.num_experts=0"], ["model.space_moe.num_experts", ">= 1"]),
+    "time_experts_negative": (["model.time_moe.num_experts=-2"], ["model.time_moe.num_experts", ">= 1"]),
+    "text_encoder_missing": (["text_encoder.path=/nonexistent/encoder"], ["text_encoder.path", "/nonexistent"]),
+    "guidance_negative": (["diffusion.guidance=[1.5,-3]"], ["diffusion.guidance", ">= 0"]),
+    "data_urls_match_nothing": (["data.urls='/nonexistent/shapes-{00..03}.tar'"], ["data.urls", "/nonexistent"]),
+    "ckpt_path_missing": (["ckpt_path=/nonexistent/last.ckpt"], ["ckpt_path", "not a file"]),
+    "ckpt_path_last_nothing": (["ckpt_path=last"], ["ckpt_path", "found no checkpoints"]),
+    "output_dir_unwritable": (["paths.output_dir=/proc/raphael_run"], ["output folder", "not writable"]),
+}
+
+
+def test_unknown_experiment_lists_the_allowed_names(tmp_path):
+    proc = run_entry("raphael.train", "experiment=space_moee", tmp_path=tmp_path)
+    assert_clean_error(proc, "experiment", "space_moee", "space_moe", "baseline")
+    assert proc.returncode == 2
+
+
+# each case is one interpreter start + torch import (~5-10 s on a busy 2-core box): three stay in `make test`
+FAST = {"alpha_zero", "data_urls_match_nothing", "output_dir_unwritable"}
+
+
+@pytest.mark.parametrize("name", [n if n in FAST else pytest.param(n, marks=pytest.mark.slow) for n in sorted(CASES)])
+def test_bad_training_config_fails_before_work(name, tmp_path):
+    overrides, words = CASES[name]
+    proc = run_entry("raphael.train", *overrides, tmp_path=tmp_path)
+    assert_clean_error(proc, *words)
+    assert proc.returncode == 2
+    assert not (tmp_path / "run" / "checkpoints").exists()  # failed before any training
+
+
+def test_experts_may_be_zero_when_the_moe_is_off():
+    from conftest import compose_train
+
+    from raphael.config import validate_model
+
+    cfg = compose_train("model.space_moe.enabled=false", "model.space_moe.num_experts=0")
+    validate_model(cfg.model, 1000)  # no error
