@@ -109,3 +109,66 @@ def test_a_nearly_full_disk_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="MiB free"):
         check_writable(tmp_path / "run", min_free_bytes=2**62)
     check_writable(tmp_path / "run")  # the default threshold passes here
+
+
+# ------------------------------------------------------------------------------ end to end (subprocesses)
+def _harness():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import bad_shards
+    import train_harness
+
+    return bad_shards, train_harness
+
+
+COMMON = ["experiment=raphael", "trainer.max_steps=8", "+callbacks.single_thread={_target_: train_harness.SingleThread}"]
+
+
+@pytest.mark.slow
+def test_python_m_raphael_train_stops_on_a_nan_with_a_clear_message(tmp_path):
+    shards, harness = _harness()
+    url = shards.write_good_shards(tmp_path / "shards")
+    run_dir = tmp_path / "run"
+    proc = harness.run(harness.train_command(
+        tmp_path, url, run_dir, *COMMON, "+callbacks.nan={_target_: train_harness.NaNAtStep, step: 3}"))
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert "train/edge = nan at step 3" in proc.stderr
+    last = harness.load(run_dir / "checkpoints" / "last.ckpt")
+    assert last["global_step"] == 3
+    for key in ("state_dict", "current_model_state"):
+        assert all(torch.isfinite(v).all() for v in last[key].values() if v.is_floating_point())
+
+
+@pytest.mark.slow
+def test_sigint_saves_a_checkpoint_exits_cleanly_and_ckpt_path_last_resumes_from_it(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    shards, harness = _harness()
+    url = shards.write_good_shards(tmp_path / "shards")
+    run_dir = tmp_path / "outputs" / "train" / "raphael" / "first"
+    slow = "+callbacks.slow={_target_: train_harness.SlowSteps, seconds: 0.5}"  # time to send the signal
+    proc = subprocess.Popen(harness.train_command(tmp_path, url, run_dir, *COMMON, "trainer.max_steps=100", slow),
+                            cwd=harness.ROOT, env=harness.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    deadline = time.time() + 300
+    while not (run_dir / "checkpoints" / "last.ckpt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 1, err[-3000:]  # Lightning's graceful shutdown exits with 1
+    assert "Traceback" not in err, err[-3000:]
+    saved = harness.load(run_dir / "checkpoints" / "interrupted.ckpt")
+    assert 1 <= saved["global_step"] < 100
+    assert "interrupted at step" in out
+
+    resumed = harness.run(harness.train_command(
+        tmp_path, url, tmp_path / "outputs" / "train" / "raphael" / "second", *COMMON,
+        f"trainer.max_steps={saved['global_step'] + 2}", "ckpt_path=last"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "interrupted.ckpt" in resumed.stdout
+    assert harness.load(run_dir / "checkpoints" / "last.ckpt")["global_step"] == saved["global_step"] + 2

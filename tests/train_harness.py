@@ -106,3 +106,15 @@ class NaNAtStep(Callback):
             return losses, out
 
         pl_module.compute_losses = poisoned
+
+
+class SlowSteps(Callback):
+    """Sleeps after each step, so that a test can send a signal while training runs."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        import time
+
+        time.sleep(self.seconds)
