@@ -71,3 +71,45 @@ def test_experts_may_be_zero_when_the_moe_is_off():
 
     cfg = compose_train("model.space_moe.enabled=false", "model.space_moe.num_experts=0")
     validate_model(cfg.model, 1000)  # no error
+
+
+# ------------------------------------------------------------------ checkpoints for raphael.sample / evaluate
+def _save_ckpt(module, path: Path, **hparam_changes) -> Path:
+    import lightning
+    import torch
+    from omegaconf import OmegaConf
+
+    hparams = dict(module.hparams)
+    hparams["model"] = OmegaConf.merge(hparams["model"], hparam_changes) if hparam_changes else hparams["model"]
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": hparams,
+                "pytorch-lightning_version": lightning.__version__}, path)
+    return path
+
+
+def test_a_checkpoint_of_another_model_config_is_a_clear_error(tiny_module, tmp_path):
+    from raphael.checkpoints import load_module
+    from raphael.config import ConfigError
+
+    ckpt = _save_ckpt(tiny_module, tmp_path / "model.ckpt")
+    assert load_module(str(ckpt), model={"space_moe": {"num_experts": 6}}) is not None  # what it was trained with
+    with pytest.raises(ConfigError, match=r"model.space_moe.num_experts: 6 -> 3"):
+        load_module(str(ckpt), model={"space_moe": {"num_experts": 3}})
+    # hparams that do not describe the weights (an edited or mixed-up file): the state dict does not fit
+    wrong = _save_ckpt(tiny_module, tmp_path / "wrong.ckpt", channels=16)
+    with pytest.raises(ConfigError, match="does not fit the model config"):
+        load_module(str(wrong))
+    cut = tmp_path / "cut.ckpt"
+    cut.write_bytes(ckpt.read_bytes()[:2000])  # a copy that stopped half-way
+    with pytest.raises(ConfigError, match="not a readable checkpoint"):
+        load_module(str(cut))
+
+
+@pytest.mark.slow
+def test_raphael_sample_refuses_a_checkpoint_of_another_model_config(tiny_module, tmp_path):
+    from train_harness import run
+
+    ckpt = _save_ckpt(tiny_module, tmp_path / "model.ckpt")
+    proc = run([sys.executable, "-m", "raphael.sample", f"ckpt={ckpt}", "+model.space_moe.num_experts=3",
+                f"hydra.run.dir={tmp_path}/sample", "num=1", "steps=1"])
+    assert_clean_error(proc, "model.space_moe.num_experts", "different model config")
+    assert proc.returncode == 2
