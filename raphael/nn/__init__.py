@@ -24,9 +24,21 @@ def register_model(name: str):
 
 @register_model("raphael")
 def raphael_unet(cfg: ModelConfig, text_dim: int) -> nn.Module:
+    if cfg.expert_scope == "denoiser":  # eDiff-I: one whole U-Net per time interval
+        from .expert_ensemble import ExpertEnsemble
+
+        return ExpertEnsemble(cfg, text_dim)
     from .unet import RaphaelUNet
 
     return RaphaelUNet(cfg, text_dim)
+
+
+@register_model("sd_unet")
+def sd_unet(cfg: ModelConfig, text_dim: int) -> nn.Module:
+    """diffusers UNet2DConditionModel behind the suite's network contract (raphael/nn/sd_unet.py)."""
+    from .sd_unet import SDUNet
+
+    return SDUNet(cfg, text_dim)
 
 
 def build_model(model_cfg: Any, text_dim: int) -> nn.Module:
@@ -35,7 +47,9 @@ def build_model(model_cfg: Any, text_dim: int) -> nn.Module:
     if cfg.arch not in MODELS:
         raise ValueError(f"model.arch = {cfg.arch!r} is not allowed: one of {sorted(MODELS)} "
                          "(register a new one with raphael.nn.register_model).")
-    return MODELS[cfg.arch](cfg, text_dim)
+    from .expert_ensemble import apply_expert_init
+
+    return apply_expert_init(MODELS[cfg.arch](cfg, text_dim), cfg)  # expert_init=branch_from_checkpoint
 
 
 __all__ = ["MODELS", "register_model", "build_model", "ModelConfig", "SpaceMoEConfig", "TimeMoEConfig",

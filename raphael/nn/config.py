@@ -13,6 +13,8 @@ from typing import Any
 GATE_GRADS = ("switch", "straight_through", "none")
 TIME_ROUTERS = ("learned", "fixed_uniform", "fixed_intervals")
 EDGE_SOURCES = ("pooled", "all_tokens")
+EXPERT_SCOPES = ("block", "denoiser")
+EXPERT_INITS = ("from_scratch", "branch_from_checkpoint")
 
 
 @dataclass
@@ -71,6 +73,11 @@ class ModelConfig:
     compile: bool = False
     num_train_timesteps: int = 1000
     norm_groups: int = 8
+    # time experts as per-block FFNs (block, RAPHAEL) or whole U-Nets per interval (denoiser, eDiff-I);
+    # branch_from_checkpoint copies a trained model (expert_init_ckpt) into every expert (docs/peers.md)
+    expert_scope: str = "block"
+    expert_init: str = "from_scratch"
+    expert_init_ckpt: str | None = None
 
     # ------------------------------------------------------------------ helpers
     @classmethod
@@ -158,6 +165,19 @@ class ModelConfig:
                     fail("time_moe.boundaries", list(b),
                          f"{self.time_moe.num_experts - 1} strictly increasing integers in (0, {T}) "
                          "(num_experts - 1 inner boundaries), or null for equal noise mass")
+        if self.expert_scope not in EXPERT_SCOPES:
+            fail("expert_scope", self.expert_scope, f"one of {list(EXPERT_SCOPES)}")
+        if self.expert_scope == "denoiser" and not self.time_moe.enabled:
+            fail("expert_scope", self.expert_scope,
+                 "'block' while time_moe.enabled is false (denoiser experts are assigned by the time router)")
+        if self.expert_scope == "denoiser" and self.time_moe.router == "learned":
+            fail("time_moe.router", self.time_moe.router,
+                 "fixed_uniform or fixed_intervals with expert_scope=denoiser (hand-assigned intervals)")
+        if self.expert_init not in EXPERT_INITS:
+            fail("expert_init", self.expert_init, f"one of {list(EXPERT_INITS)}")
+        if self.expert_init == "branch_from_checkpoint" and not self.expert_init_ckpt:
+            fail("expert_init_ckpt", self.expert_init_ckpt,
+                 "a path to a trained .ckpt when expert_init=branch_from_checkpoint")
         if self.gate.grad not in GATE_GRADS:
             fail("gate.grad", self.gate.grad, f"one of {list(GATE_GRADS)}")
         if self.gate.noise_std < 0:

@@ -1,0 +1,94 @@
+"""The Stable-Diffusion-style baseline: diffusers `UNet2DConditionModel` behind the suite's network contract.
+
+`model=sd_unet` (arch sd_unet). The ModelConfig fields map onto the diffusers config:
+channels * channel_mult -> block_out_channels; transformer_depth[i] > 0 -> CrossAttn{Down,Up}Block2D with
+that many transformer layers, 0 -> plain Down/UpBlock2D; mid_transformer_depth > 0 -> the cross-attention
+mid block (UNetMidBlock2DCrossAttn; 0 -> no mid block); num_res_blocks -> layers_per_block; heads = width //
+head_dim (passed as diffusers' `attention_head_dim`, which, by a historical naming slip, is the number of
+heads); norm_groups -> norm_num_groups; cross_attention_dim = the text encoder's d_y. The MoE, edge and
+expert fields are ignored (the baseline has none of them). See docs/peers.md.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .config import ModelConfig
+from .text_encoder import TextEncoding, concat_text
+
+
+def diffusers_kwargs(cfg: ModelConfig, text_dim: int) -> dict:
+    widths = [cfg.channels * m for m in cfg.channel_mult]
+    depths = list(cfg.transformer_depth)
+    down = ["CrossAttnDownBlock2D" if d else "DownBlock2D" for d in depths]
+    up = ["CrossAttnUpBlock2D" if d else "UpBlock2D" for d in reversed(depths)]
+    heads = [max(1, w // cfg.head_dim) for w in widths]
+    mid_depth = cfg.mid_transformer_depth
+    # diffusers reads the mid block's depth from transformer_layers_per_block[-1]
+    layers = [max(1, d) for d in depths[:-1]] + [max(1, mid_depth if mid_depth else depths[-1])]
+    if depths[-1] and mid_depth and depths[-1] != mid_depth:
+        raise ValueError(f"model.mid_transformer_depth = {mid_depth} must equal transformer_depth[-1] = "
+                         f"{depths[-1]} for arch=sd_unet (diffusers shares the last level's depth with the mid block)")
+    return dict(
+        sample_size=None,
+        in_channels=cfg.in_channels,
+        out_channels=cfg.out_channels or cfg.in_channels,
+        down_block_types=tuple(down),
+        up_block_types=tuple(up),
+        mid_block_type="UNetMidBlock2DCrossAttn" if mid_depth else None,
+        block_out_channels=tuple(widths),
+        layers_per_block=cfg.num_res_blocks,
+        cross_attention_dim=text_dim,
+        attention_head_dim=tuple(heads),
+        transformer_layers_per_block=tuple(layers),
+        norm_num_groups=cfg.norm_groups,
+    )
+
+
+class SDUNet(nn.Module):
+    """forward(x, t, text, edge_size) -> UNetOutput(sample, aux) with aux.blocks empty and zero balance
+    losses; text_routes -> (B, L, 0). The padding mask is passed as diffusers' encoder_attention_mask."""
+
+    def __init__(self, cfg: ModelConfig, text_dim: int):
+        super().__init__()
+        from diffusers import UNet2DConditionModel
+
+        cfg = ModelConfig.from_any(cfg).validate()
+        self.cfg, self.text_dim = cfg, text_dim
+        self.in_channels = cfg.in_channels
+        self.out_channels = cfg.out_channels or cfg.in_channels
+        self.unet = UNet2DConditionModel(**diffusers_kwargs(cfg, text_dim))
+
+    @property
+    def size_multiple(self) -> int:
+        return self.cfg.size_multiple
+
+    def transformer_blocks(self) -> list[nn.Module]:
+        return []  # no RAPHAEL blocks: nothing to route or probe
+
+    def forward(self, x: Tensor, t: Tensor, text: TextEncoding, edge_size: tuple[int, int] | None = None):
+        from .unet import UNetAux, UNetOutput
+
+        H, W = x.shape[-2:]
+        m = self.size_multiple
+        if H % m or W % m:
+            raise ValueError(f"image size {H}x{W} must be divisible by {m} = 2**(len(model.channel_mult) - 1)")
+        t = t.to(x.device).long().expand(x.shape[0]) if t.dim() == 0 else t.to(x.device).long()
+        sample = self.unet(x, t, encoder_hidden_states=text.states.to(x.dtype),
+                           encoder_attention_mask=text.mask, return_dict=False)[0]
+        zero = x.new_zeros((), dtype=torch.float32)
+        return UNetOutput(sample, UNetAux(blocks=[], balance_space=zero, balance_time=zero))
+
+    def forward_with_cfg(self, x: Tensor, t: Tensor, text_cond: TextEncoding, text_uncond: TextEncoding,
+                         guidance: float) -> Tensor:
+        B = x.shape[0]
+        t = t.expand(B) if t.dim() == 0 else t
+        out = self(torch.cat([x, x], 0), torch.cat([t, t], 0), concat_text(text_cond, text_uncond))
+        cond, uncond = out.sample.split(B, dim=0)
+        return uncond + guidance * (cond - uncond)
+
+    @torch.no_grad()
+    def text_routes(self, text: TextEncoding) -> Tensor:
+        B, L = text.mask.shape
+        return torch.empty(B, L, 0, dtype=torch.long, device=text.mask.device)
