@@ -108,7 +108,12 @@ class RaphaelModule(L.LightningModule):
         x0 = self.to_latent(batch["image"])
         xt = self.train_scheduler.add_noise(x0, noise, t)
         edge_target = batch["edge"]
-        out = self.net(xt, t, self.encode_text(captions), edge_size=tuple(edge_target.shape[-2:]))
+        text = self.encode_text(captions)
+        if batch.get("text_emphasis") is not None:  # key-word emphasis (raphael.knowledge), 0 for dropped captions
+            from raphael.knowledge import attach_emphasis
+
+            text = attach_emphasis(text, batch["text_emphasis"], captions, batch["caption"])
+        out = self.net(xt, t, text, edge_size=tuple(edge_target.shape[-2:]))
         losses = {"denoise": denoise_loss(out.sample, self.target_for(x0, noise, t), batch.get("loss_weight"))}
         total = losses["denoise"]
         edge_cfg = self.model_cfg.edge

@@ -34,7 +34,7 @@ def encode_with_uncond(encoder, captions: list[str]) -> TextEncoding:
 
 
 def _select(text: TextEncoding, rows: slice) -> TextEncoding:
-    return TextEncoding(*(field[rows] for field in text))
+    return TextEncoding(*(field[rows] if field is not None else None for field in text))
 
 
 @torch.no_grad()

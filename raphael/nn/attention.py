@@ -51,10 +51,15 @@ class CrossAttention(nn.Module):
         self.to_kv = nn.Linear(context_dim, 2 * dim, bias=False)
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: Tensor, context: Tensor, mask: Tensor | None = None) -> CrossAttentionResult:
+    def forward(self, x: Tensor, context: Tensor, mask: Tensor | None = None,
+                emphasis: Tensor | None = None) -> CrossAttentionResult:
+        """emphasis: optional float (B, L) multipliers of the logits to each text token (ERNIE-ViLG 2.0
+        key-word emphasis: 1 + w_a on key words, 1 elsewhere); None costs nothing."""
         q = rearrange(self.to_q(x), "b n (h d) -> b h n d", h=self.heads)
         k, v = rearrange(self.to_kv(context), "b l (two h d) -> two b h l d", two=2, h=self.heads)
         logits = torch.matmul(q, k.transpose(-1, -2)) * self.scale  # (B, h, n_x, L)
+        if emphasis is not None:
+            logits = logits * emphasis[:, None, None, :].to(logits.dtype)
         if mask is not None:
             # finite fill: a sample with no real token gets a uniform row instead of NaN
             logits = logits.masked_fill(~mask[:, None, None, :], torch.finfo(logits.dtype).min)

@@ -66,9 +66,10 @@ class TransformerBlock(nn.Module):
             self.norm4, self.space_moe = None, None
 
     def forward(self, h: Tensor, t: Tensor, text_states: Tensor, text_mask: Tensor,
-                name: str = "", hw: tuple[int, int] = (0, 0)) -> tuple[Tensor, BlockAux]:
+                name: str = "", hw: tuple[int, int] = (0, 0),
+                text_emphasis: Tensor | None = None) -> tuple[Tensor, BlockAux]:
         h = h + self.self_attn(self.norm1(h))
-        ca = self.cross_attn(self.norm2(h), text_states, text_mask)
+        ca = self.cross_attn(self.norm2(h), text_states, text_mask, text_emphasis)
         h = h + ca.output
         aux = BlockAux(name, tuple(hw), None, None, None, None, ca.attn_map)
         if self.time_moe is not None:

@@ -14,9 +14,12 @@ class TextEncoding(NamedTuple):
     mask: Tensor  # bool (B, L), True = real token
     pooled_index: Tensor  # long (B,)
     input_ids: Tensor  # long (B, L)
+    # optional float (B, L) multipliers of the cross-attention logits per token (ERNIE-ViLG 2.0 key-word
+    # emphasis, raphael.knowledge); None = no emphasis (the default path does no extra work)
+    text_emphasis: Tensor | None = None
 
     def to(self, device) -> TextEncoding:
-        return TextEncoding(*(x.to(device) for x in self))
+        return TextEncoding(*(x.to(device) if x is not None else None for x in self))
 
 
 def default_text_encoder_path() -> str:
@@ -34,13 +37,21 @@ def pad_text(text: TextEncoding, length: int) -> TextEncoding:
     states = torch.cat([text.states, text.states.new_zeros(B, extra, D)], 1)
     mask = torch.cat([text.mask, text.mask.new_zeros(B, extra)], 1)
     ids = torch.cat([text.input_ids, text.input_ids.new_zeros(B, extra)], 1)
-    return TextEncoding(states, mask, text.pooled_index, ids)
+    emph = text.text_emphasis
+    if emph is not None:
+        emph = torch.cat([emph, emph.new_ones(B, extra)], 1)
+    return TextEncoding(states, mask, text.pooled_index, ids, emph)
 
 
 def concat_text(*texts: TextEncoding) -> TextEncoding:
     """Concatenate along the batch, padding to the longest L."""
     L = max(t.states.shape[1] for t in texts)
     texts = [pad_text(t, L) for t in texts]
+    if any(t.text_emphasis is not None for t in texts):  # rows without emphasis get multipliers 1
+        texts = [t if t.text_emphasis is not None else t._replace(text_emphasis=t.states.new_ones(t.mask.shape))
+                 for t in texts]
+    else:
+        texts = [t[:4] for t in texts]
     return TextEncoding(*(torch.cat(parts, 0) for parts in zip(*texts)))
 
 

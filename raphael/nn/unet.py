@@ -73,7 +73,8 @@ class SpatialTransformer(nn.Module):
     def forward(self, x: Tensor, t: Tensor, text: TextEncoding,
                 edge_size: tuple[int, int] | None) -> tuple[Tensor, BlockAux]:
         B, C, H, W = x.shape
-        h, aux = self.block(rearrange(x, "b c h w -> b (h w) c"), t, text.states, text.mask, self.name, (H, W))
+        h, aux = self.block(rearrange(x, "b c h w -> b (h w) c"), t, text.states, text.mask, self.name, (H, W),
+                            text.text_emphasis)
         if self.edge_head is not None and edge_size is not None:
             aux.edge_logits = self.edge_head(aux.attn_map, text.mask, text.pooled_index, (H, W), edge_size)
         return rearrange(h, "b (h w) c -> b c h w", h=H, w=W), aux
