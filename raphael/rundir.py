@@ -50,8 +50,12 @@ def wandb_run_id(run_dir: str | Path) -> str:
     if path.is_file() and path.read_text().strip():
         return path.read_text().strip()
     run_id = uuid.uuid4().hex[:8]
+    if int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", 0))) != 0:
+        return run_id  # only rank 0 logs to W&B and owns the file (ranks started together under SLURM)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(run_id + "\n")
+    tmp = path.with_name(f".{WANDB_ID_FILE}.{os.getpid()}")
+    tmp.write_text(run_id + "\n")
+    os.replace(tmp, path)
     return run_id
 
 
