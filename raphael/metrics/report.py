@@ -124,3 +124,39 @@ def curves_from_summary(summary: pd.DataFrame, by: str) -> dict[str, dict]:
             "alignment_err": part["alignment_sd"].fillna(0).tolist() if "alignment_sd" in part else None,
         }
     return curves
+
+
+VALUES = ("alignment", "alignment_regular", "alignment_holdout", "fid", "samples_per_s")
+DIGITS = {"fid": 2, "samples_per_s": 2}
+
+
+def figure_report(runs: Sequence[dict], by: str, title: str, out_md: str | Path, out_png: str | Path,
+                  columns: dict[str, Callable[[dict], object]] | None = None, notes: str = "",
+                  order: Sequence[str] | None = None) -> str:
+    """The standard sweep report: a Markdown file with (1) the summary per ``by`` value averaged over the
+    guidance weights' best point and (2) the full table per (``by``, guidance), mean ± sd over seeds; and
+    the FID-vs-alignment plot, one curve per ``by`` value. Returns the Markdown."""
+    if not runs:
+        raise SystemExit(f"no evaluation JSON found for {title!r}: run the driver (run.sh) first")
+    df = to_frame(runs, columns)
+    if order is not None:
+        rank = {str(k): i for i, k in enumerate(order)}
+        df = df.sort_values(by=[by, "guidance"], key=lambda s: s.map(lambda v: rank.get(str(v), len(rank)))
+                            if s.name == by else s, kind="stable")
+    summary = seed_summary(df, [by, "guidance"], VALUES)
+    # per run: its best-alignment guidance weight, then mean/sd of that over seeds
+    best = df.loc[df.groupby([by, "seed"], sort=False)["alignment"].idxmax()]
+    best_summary = seed_summary(best, [by], [*VALUES, "guidance"])
+    plot_tradeoff(curves_from_summary(summary, by), out_png, title=title)
+    seeds = sorted(df["seed"].dropna().unique().tolist())
+    md = [f"# {title}", "", notes.strip(), "",
+          f"Runs: {df.groupby(by, sort=False)['seed'].nunique().to_dict()} (seeds {seeds}); "
+          "± is the standard deviation over training seeds (blank when one seed).", "",
+          "## Best guidance weight per run (by alignment), averaged over seeds", "",
+          markdown_table(best_summary, [by], [*VALUES, "guidance"], DIGITS), "",
+          "## Every guidance weight", "",
+          markdown_table(summary, [by, "guidance"], VALUES, DIGITS), "",
+          f"![FID vs alignment]({Path(out_png).name})", ""]
+    text = "\n".join(md)
+    Path(out_md).write_text(text)
+    return text

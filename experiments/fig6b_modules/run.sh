@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Fig. 6b: FID vs alignment over the guidance weights {1.5, 3, 4.5, 6, 7.5, 9} for the full model and
+# the module ablations (baseline, space-MoE only, time-MoE only, edge loss only, RAPHAEL = all three),
+# seeds 0 and 1. One Hydra multirun: each job trains, then the evaluate_after callback evaluates its
+# last.ckpt and copies the JSON to experiments/fig6b_modules/results/. Then: python report.py.
+#
+#   BUDGET=small bash experiments/fig6b_modules/run.sh   # 2-core CPU, ~85 min (the committed results)
+#   BUDGET=paper bash experiments/fig6b_modules/run.sh   # GPUs: budget=paper, full evaluation
+#   add hydra/launcher=submitit_slurm (+ hydra.launcher.* options) to run the jobs on SLURM.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+HERE=experiments/fig6b_modules
+BUDGET=${BUDGET:-small}
+PY=${PYTHON:-.venv/bin/python}
+[ -x "$PY" ] || PY=python
+SEEDS=${SEEDS:-0,1}
+EXPERIMENTS=${EXPERIMENTS:-baseline,raphael,space_moe,time_moe,edge}
+
+if [ "$BUDGET" = small ]; then
+  # Sized by measurement for a shared 2-core CPU (docs/evaluation.md): 80 steps of batch 16 per run,
+  # one validation at the end, CSV logging; evaluation 16 + 8 held-out prompts x 6 weights x 10 DDIM steps.
+  TRAIN=(trainer.max_steps=80 trainer.val_check_interval=80 trainer.limit_val_batches=1 optim.warmup_steps=10
+         data.batch_size=16 data.num_workers=0 diffusion.sample_steps=10 callbacks.samples.num_prompts=8
+         logger=csv)
+  EVAL='["steps=10","num_prompts=16","num_holdout=8","batch_size=24","device=cpu"]'
+else
+  TRAIN=(budget=paper trainer=gpu)
+  EVAL='["steps=50","num_prompts=1024","num_holdout=256","batch_size=256","fid.num_real=10000"]'
+fi
+
+"$PY" -m raphael.train -m \
+  experiment="$EXPERIMENTS" seed="$SEEDS" "${TRAIN[@]}" \
+  task_name=fig6b_modules \
+  hydra.sweep.dir="outputs/fig6b_modules/$BUDGET/\${now:%Y-%m-%d_%H-%M-%S}" \
+  hydra/callbacks=evaluate_after \
+  hydra.callbacks.evaluate_after.results_dir="$HERE/results/$BUDGET" \
+  "hydra.callbacks.evaluate_after.overrides=$EVAL" \
+  "$@"
+
+"$PY" "$HERE/report.py" --budget "$BUDGET"
