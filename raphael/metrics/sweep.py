@@ -12,6 +12,7 @@ Train and evaluate interleave: a sweep cut short still has every finished run ev
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import subprocess
@@ -25,15 +26,22 @@ from omegaconf import DictConfig, OmegaConf
 log = logging.getLogger(__name__)
 
 
-def job_name(experiment: str | None, seed, override_dirname: str) -> str:
-    parts = [experiment or "default", override_dirname or "", f"seed{seed}"]
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", "_".join(p for p in parts if p))
+def job_name(experiment: str | None, seed, overrides: list[str], name_keys: list[str] | None = None) -> str:
+    """<experiment>[_<key=value> for the name_keys (all overrides when None)]_seed<k>, file-name safe;
+    long names are cut and made unique by a hash (file names are limited to 255 bytes)."""
+    chosen = [o for o in overrides if not o.startswith(("experiment=", "seed="))
+              and (name_keys is None or o.lstrip("+~").split("=", 1)[0] in name_keys)]
+    name = re.sub(r"[^A-Za-z0-9_.=-]+", "_", "_".join([experiment or "default", *chosen, f"seed{seed}"]))
+    if len(name) > 150:
+        name = f"{name[:130]}_{hashlib.sha1(name.encode()).hexdigest()[:10]}"
+    return name
 
 
 class EvaluateAfterTraining(Callback):
     def __init__(self, results_dir: str | None = None, overrides: list[str] | None = None,
-                 checkpoint: str = "checkpoints/last.ckpt") -> None:
+                 checkpoint: str = "checkpoints/last.ckpt", name_keys: list[str] | None = None) -> None:
         self.results_dir = results_dir
+        self.name_keys = list(name_keys) if name_keys is not None else None
         self.overrides = list(overrides or [])
         self.checkpoint = checkpoint
 
@@ -52,7 +60,7 @@ class EvaluateAfterTraining(Callback):
         run_dir = Path(hydra_cfg.runtime.output_dir)
         task = job_return.cfg if job_return.cfg is not None else config
         name = job_name(OmegaConf.select(task, "experiment_name"), OmegaConf.select(task, "seed"),
-                        hydra_cfg.job.override_dirname)
+                        list(hydra_cfg.overrides.task), self.name_keys)
         out_json = Path(self.results_dir) / f"{name}.json" if self.results_dir else None
         cmd = self.command(run_dir, out_json)
         log.info("evaluate_after: %s", " ".join(cmd))
