@@ -105,22 +105,62 @@ def ddpm_linear_alphas_cumprod(T: int = 1000, beta_start: float = 1e-4, beta_end
     return torch.cumprod(1.0 - betas, 0)
 
 
-def dispatch_by_combine(x: Tensor, combine: Tensor, experts: nn.ModuleList) -> Tensor:
+DISPATCH_BACKENDS = ("auto", "index", "grouped_mm")
+
+
+def grouped_mm_available(x: Tensor) -> bool:
+    """torch._grouped_mm: CUDA, bf16, compute capability >= 9.0 (Hopper), the torch build has it."""
+    return (hasattr(torch, "_grouped_mm") and x.is_cuda and x.dtype == torch.bfloat16
+            and torch.cuda.get_device_capability(x.device) >= (9, 0))
+
+
+def _active_rows(combine: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(rows, experts, counts) of the nonzero entries of combine (N, E), sorted by expert then row.
+    One nonzero (one host sync for its size); counts stay on the device."""
+    E = combine.shape[1]
+    idx = (combine != 0).T.nonzero()
+    return idx[:, 1], idx[:, 0], torch.bincount(idx[:, 0], minlength=E)
+
+
+def _grouped_ffn(x: Tensor, experts: nn.ModuleList, counts: Tensor, expert_of_row: Tensor) -> Tensor:
+    """All experts in two grouped matmuls (rows sorted by expert): Linear-GELU-Linear per group."""
+    offs = counts.cumsum(0).to(torch.int32)
+    w1 = torch.stack([e[0].weight for e in experts]).transpose(1, 2).to(x.dtype)  # (E, D, H)
+    w2 = torch.stack([e[2].weight for e in experts]).transpose(1, 2).to(x.dtype)  # (E, H, D)
+    b1 = torch.stack([e[0].bias for e in experts]).to(x.dtype)
+    b2 = torch.stack([e[2].bias for e in experts]).to(x.dtype)
+    hidden = F.gelu(torch._grouped_mm(x, w1, offs=offs) + b1.index_select(0, expert_of_row))
+    return torch._grouped_mm(hidden, w2, offs=offs) + b2.index_select(0, expert_of_row)
+
+
+def dispatch_by_combine(x: Tensor, combine: Tensor, experts: nn.ModuleList, backend: str = "auto") -> Tensor:
     """out[n] = sum_e combine[n, e] * experts[e](x[n]), each expert evaluated once, on the rows
-    where combine[:, e] > 0 only. x (N, D), combine (N, E). One nonzero over the (N, E) mask."""
-    N, E = combine.shape
-    active = (combine != 0).T  # (E, N)
-    idx = active.nonzero()  # sorted by expert, then row
-    counts = torch.bincount(idx[:, 0], minlength=E).tolist()
-    rows = idx[:, 1]
-    weights = combine[rows, idx[:, 0]]
-    outs = []
-    for e, (r, n) in enumerate(zip(rows.split(counts), counts)):
-        if n:
-            outs.append(experts[e](x.index_select(0, r)))
+    where combine[:, e] > 0 only. x (N, D), combine (N, E).
+
+    One nonzero over the (N, E) mask and one host read of the E group sizes per call, none per
+    expert; rows are gathered once (index_select), each expert's weighted output is scatter-added
+    in place. backend: `index` (a loop over the E experts), `grouped_mm` (torch._grouped_mm: all
+    experts in two grouped matmuls; CUDA bf16 on Hopper), `auto` (grouped_mm where available).
+    """
+    if backend not in DISPATCH_BACKENDS:
+        raise ValueError(f"space-MoE backend = {backend!r} is not allowed: one of {list(DISPATCH_BACKENDS)}")
+    N = combine.shape[0]
+    rows, expert_of_row, counts = _active_rows(combine)
+    weights = combine[rows, expert_of_row].to(x.dtype)[:, None]
     out = x.new_zeros(N, experts[0][-1].out_features)
-    if outs:
-        out = out.index_add(0, rows, torch.cat(outs, 0) * weights[:, None].to(x.dtype))
+    if rows.numel() == 0:
+        return out
+    xs = x.index_select(0, rows)
+    use_grouped = backend == "grouped_mm" or (backend == "auto" and grouped_mm_available(x))
+    if use_grouped:
+        return out.index_add_(0, rows, _grouped_ffn(xs, experts, counts, expert_of_row) * weights)
+    sizes = counts.tolist()
+    start = 0
+    for e, n in enumerate(sizes):
+        if n:
+            sl = slice(start, start + n)
+            out.index_add_(0, rows[sl], experts[e](xs[sl]) * weights[sl])
+            start += n
     return out
 
 
@@ -230,6 +270,7 @@ class SpaceMoE(nn.Module):
         self.num_experts, self.alpha = num_experts, alpha
         self.gate = TextGate(text_dim or dim, num_experts, gate_hidden, noise_std, grad)
         self.experts = nn.ModuleList([FeedForward(dim, ffn_mult * dim) for _ in range(num_experts)])
+        self.backend = "auto"  # dispatch: auto | index | grouped_mm (see dispatch_by_combine)
 
     def combine_weights(self, gate: GateResult, text_mask: Tensor, attn_map: Tensor) -> Tensor:
         mhat = region_masks(attn_map, text_mask, self.alpha)
@@ -242,7 +283,8 @@ class SpaceMoE(nn.Module):
         gate = self.gate(text_states, text_mask)
         C = self.combine_weights(gate, text_mask, attn_map)  # (B, n_x, E)
         B, N, D = h.shape
-        out = dispatch_by_combine(h.reshape(B * N, D), C.reshape(B * N, -1).to(h.dtype), self.experts)
+        out = dispatch_by_combine(h.reshape(B * N, D), C.reshape(B * N, -1).to(h.dtype), self.experts,
+                                  self.backend)
         return SpaceMoEResult(out.reshape(B, N, D), gate.routes, gate.probs, gate.balance_loss)
 
 
