@@ -1,0 +1,83 @@
+"""Benchmarks: `python -m raphael.bench [--quick] [--out PATH] [--only NAME[,NAME]] [--threads N]`.
+
+Runs each benchmark of raphael.benchmarks on the CPU (and on CUDA when present), prints a Rich
+table of the figures against their targets and writes one JSON file with the machine it ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from raphael.benchmarks import BENCHMARKS
+from raphael.benchmarks.timing import devices, loadavg, machine
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m raphael.bench", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="small shapes and few repeats (a smoke run)")
+    p.add_argument("--out", default="experiments/bench/results.json", help="JSON output path")
+    p.add_argument("--only", default=None, help=f"comma-separated subset of {list(BENCHMARKS)}")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch CPU threads (default 1: on a shared, loaded 2-core machine a second intra-op "
+                        "thread waits behind other tenants and makes CPU timings erratic)")
+    p.add_argument("--device", default=None, help="cpu or cuda (default: every available device)")
+    return p.parse_args(argv)
+
+
+def table(results: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="raphael.bench")
+    for col in ("benchmark", "device", "figure", "value", "target", "met"):
+        t.add_column(col)
+    for r in results:
+        for key, tg in r["targets"].items():
+            t.add_row(r["name"], r["device"], key, f"{tg['value']:.4g}", tg["target"],
+                      "[green]yes[/green]" if tg["met"] else "[red]no[/red]")
+        if not r["targets"]:  # headline rates of the benchmarks without a target
+            for key, v in r["figures"].items():
+                if "per_s" in key or key.startswith("mfu"):
+                    t.add_row(r["name"], r["device"], key, f"{v:.4g}", "-", "-")
+    Console().print(t)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    names = list(BENCHMARKS) if not args.only else [n.strip() for n in args.only.split(",")]
+    unknown = [n for n in names if n not in BENCHMARKS]
+    if unknown:
+        print(f"error: --only {unknown} unknown; choose from {list(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    torch.set_num_threads(args.threads)
+    devs = [args.device] if args.device else devices()
+    record = {"command": " ".join(["python -m raphael.bench", *(argv if argv is not None else sys.argv[1:])]),
+              "quick": args.quick, "machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
+              "results": []}
+    for name in names:
+        mod = importlib.import_module(BENCHMARKS[name])
+        for dev in devs:
+            t0 = time.perf_counter()
+            print(f"[bench] {name} on {dev} ...", flush=True)
+            for res in mod.run(dev, quick=args.quick):
+                d = res.to_dict()
+                d["wall_s"] = round(time.perf_counter() - t0, 1)
+                record["results"].append(d)
+    record["loadavg_end"] = loadavg()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1, default=str))
+    table(record["results"])
+    print(f"[bench] wrote {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,99 @@
+"""Model shapes, synthetic text and expert-coverage helpers shared by the benchmarks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from omegaconf import OmegaConf
+
+from raphael.nn import build_model
+from raphael.nn.config import ModelConfig
+from raphael.nn.moe import SpaceMoE, region_masks
+from raphael.nn.text_encoder import TextEncoding
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+TEXT_DIM = 384  # MiniLM, the embedded default's text encoder
+
+
+def model_config(name: str, quick: bool = False, **overrides) -> ModelConfig:
+    """`default`: conf/model/raphael.yaml. `paper`: raphael_3b's layout (3 levels x [1, 2, 4], 2 ResBlocks
+    per level, transformer_depth [0, 3, 4] + mid 2 = 16 blocks, 6 space / 4 time experts, latent 4
+    channels) at a small width (channels 32, head_dim 16; quick: channels 16, head_dim 8)."""
+    base = OmegaConf.load(CONF / "model" / "raphael.yaml")
+    if name == "paper":
+        paper = OmegaConf.load(CONF / "model" / "raphael_3b.yaml")
+        paper.pop("defaults", None)
+        base = OmegaConf.merge(base, paper)
+        base.channels, base.head_dim, base.norm_groups = (16, 8, 8) if quick else (32, 16, 8)
+        base.gate.hidden = 64
+        base.checkpointing = False
+    elif name != "default":
+        raise ValueError(f"model shape {name!r}: one of ['default', 'paper']")
+    cfg = OmegaConf.merge(base, OmegaConf.create(overrides))
+    return ModelConfig.from_any(cfg).validate()
+
+
+def image_side(name: str) -> int:
+    """32x32 pixels for the default; a 32x32 latent for the paper-proportioned shape."""
+    return 32
+
+
+def build(cfg: ModelConfig, device: str = "cpu", seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return build_model(cfg, TEXT_DIM).to(device)
+
+
+def synthetic_text(batch: int, tokens: int = 40, device: str = "cpu", uncond: bool = False,
+                   seed: int = 0) -> TextEncoding:
+    """Encoder-like states (B, tokens, 384) with `tokens` real tokens; with `uncond` the batch is
+    followed by as many empty captions (2 real tokens: CLS, SEP), as `encode_with_uncond` builds."""
+    g = torch.Generator().manual_seed(seed)
+    rows = 2 * batch if uncond else batch
+    states = torch.randn(rows, tokens, TEXT_DIM, generator=g)
+    mask = torch.ones(rows, tokens, dtype=torch.bool)
+    if uncond:
+        mask[batch:, 2:] = False
+    pooled = torch.zeros(rows, dtype=torch.long)
+    ids = torch.zeros(rows, tokens, dtype=torch.long)
+    return TextEncoding(states.to(device), mask.to(device), pooled.to(device), ids.to(device))
+
+
+def force_all_experts(net: torch.nn.Module) -> list:
+    """Make every space gate route token i to expert i mod E (a forward hook on the gate FFN adds a
+    large logit), so that with >= E real tokens every expert is in use. Returns the hook handles."""
+    handles = []
+    for m in net.modules():
+        if isinstance(m, SpaceMoE):
+            E = m.num_experts
+
+            def hook(_mod, _inp, out, E=E):
+                L = out.shape[-2]
+                bias = F.one_hot(torch.arange(L, device=out.device) % E, E).to(out.dtype) * 100.0
+                return out + bias
+
+            handles.append(m.gate.net.register_forward_hook(hook))
+    return handles
+
+
+@torch.no_grad()
+def coverage(aux, text: TextEncoding, alpha: float, num_experts: int) -> dict:
+    """From a forward pass's aux: experts in use (share with >= 1 routed token, mean over blocks) and
+    the share of positions each expert computes (C[..., e] > 0), mean over blocks and samples."""
+    shares, used = [], []
+    for blk in aux.blocks:
+        if blk.space_routes is None:
+            continue
+        routes = blk.space_routes
+        mhat = region_masks(blk.attn_map.float(), text.mask, alpha)
+        onehot = F.one_hot(routes.clamp(min=0), num_experts).float() * (routes >= 0)[..., None]
+        active = torch.einsum("bjl,ble->bje", mhat, onehot) > 0
+        shares.append(active.float().mean(dim=(0, 1)))
+        used.append((onehot.sum(dim=(0, 1)) > 0).float().mean())
+    if not shares:
+        return {"experts_used": 0.0, "position_share_per_expert": []}
+    share = torch.stack(shares).mean(0)
+    return {"experts_used": round(float(torch.stack(used).mean()), 4),
+            "position_share_per_expert": [round(float(s), 4) for s in share],
+            "position_share_mean": round(float(share.mean()), 4)}

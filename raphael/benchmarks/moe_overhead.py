@@ -1,0 +1,93 @@
+"""Benchmark 1 (paper Fig. 6c): whole-model time with 6 space experts vs the space-MoE off.
+
+40 real text tokens, every expert forced into use (token i -> expert i mod 6), at the default
+shape and at a paper-proportioned shape; DDIM sampling with classifier-free guidance (one batch)
+and a training step (fwd + bwd + AdamW). The paper: 6 experts made inference 24% slower, i.e. a
+time ratio of 1 / (1 - 0.24) = 1.32.
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers import DDIMScheduler
+
+from raphael.benchmarks.common import build, coverage, force_all_experts, model_config, synthetic_text
+from raphael.benchmarks.timing import Result, interleaved, median, ratio
+from raphael.diffusion.sampling import ddim_sample
+
+PAPER_RATIO = 1 / (1 - 0.24)
+TOKENS = 40
+
+
+def _sampler():
+    return DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
+                         timestep_spacing="trailing", set_alpha_to_one=True)
+
+
+def run(device: str = "cpu", quick: bool = False) -> list[Result]:
+    return [run_shape(shape, device, quick) for shape in ("default", "paper")]
+
+
+def run_shape(shape: str, device: str = "cpu", quick: bool = False) -> Result:
+    res = Result(f"moe_overhead[{shape}]", device)
+    cfg_on = model_config(shape, quick)
+    cfg_off = model_config(shape, quick, space_moe={"enabled": False})
+    nets = {"experts6": build(cfg_on, device), "experts0": build(cfg_off, device)}
+    force_all_experts(nets["experts6"])
+    C, side = cfg_on.in_channels, 32
+    B_sample, B_train = (2, 4) if quick else (4, 16)
+    steps = 2 if quick else 4
+    text_cfg = synthetic_text(B_sample, TOKENS, device, uncond=True)
+    text_train = synthetic_text(B_train, TOKENS, device)
+
+    # coverage of the forced routes (one training-mode forward)
+    net = nets["experts6"].train()
+    x = torch.randn(B_train, C, side, side, device=device)
+    t = torch.randint(0, 1000, (B_train,), device=device)
+    with torch.no_grad():
+        cov = coverage(net(x, t, text_train).aux, text_train, cfg_on.space_moe.alpha,
+                       cfg_on.space_moe.num_experts)
+    res.figures["coverage"] = cov
+
+    def sample_fn(n):
+        def f():
+            nets[n].eval()
+            ddim_sample(nets[n], text_cfg, (B_sample, C, side, side), _sampler(), steps=steps, guidance=4.5,
+                        generator=torch.Generator().manual_seed(0))
+        return f
+
+    opts = {n: torch.optim.AdamW(nets[n].parameters(), lr=1e-4) for n in nets}
+
+    def train_fn(n):
+        def f():
+            m = nets[n].train()
+            out = m(x, t, text_train)
+            loss = out.sample.square().mean() + 0.01 * (out.aux.balance_space + out.aux.balance_time)
+            loss.backward()
+            opts[n].step()
+            opts[n].zero_grad(set_to_none=True)
+        return f
+
+    reps = 3 if quick else 7
+    ts = interleaved({"sample/experts6": sample_fn("experts6"), "sample/experts0": sample_fn("experts0")},
+                     repeats=reps, warmup=1, device=device)
+    tt = interleaved({"train/experts6": train_fn("experts6"), "train/experts0": train_fn("experts0")},
+                     repeats=reps, warmup=1, device=device)
+    res.times = {**ts, **tt}
+    r_s, r_t = ratio(ts, "sample/experts6", "sample/experts0"), ratio(tt, "train/experts6", "train/experts0")
+    res.figures.update({
+        "shape": {"channels": cfg_on.channels, "channel_mult": cfg_on.channel_mult,
+                  "transformer_blocks": 2 * sum(cfg_on.transformer_depth) + cfg_on.mid_transformer_depth,
+                  "side": side, "in_channels": C},
+        "text_tokens": TOKENS, "sample_batch": B_sample, "ddim_steps": steps, "train_batch": B_train,
+        "sample_s_per_step_experts6": median(ts["sample/experts6"]) / steps,
+        "sample_s_per_step_experts0": median(ts["sample/experts0"]) / steps,
+        "train_step_s_experts6": median(tt["train/experts6"]),
+        "train_step_s_experts0": median(tt["train/experts0"]),
+        "ratio_sampling": round(r_s, 4), "ratio_training": round(r_t, 4), "paper_ratio": round(PAPER_RATIO, 4),
+    })
+    res.target("ratio_sampling", r_s, f"<= {PAPER_RATIO:.2f}", r_s <= PAPER_RATIO)
+    res.target("ratio_training", r_t, f"<= {PAPER_RATIO:.2f}", r_t <= PAPER_RATIO)
+    res.notes.append(f"experts in use {cov['experts_used']:.0%}; mean share of positions an expert computes "
+                     f"{cov.get('position_share_mean', 0):.2f} (alpha {cfg_on.space_moe.alpha}, untrained maps)")
+    return res
