@@ -40,8 +40,12 @@ class SegmentPipeline:
         from raphael.data.datamodule import SkipCounter, decode_sample
 
         dm, counter = self.dm, SkipCounter()
+        # data parallel: each rank resamples only its own slice of the shards, so ranks read disjoint
+        # samples (when there are at least as many shards as ranks)
+        rank, world, _, _ = wds.utils.pytorch_worker_info()
+        shards = dm.train_shards[rank::world] if 1 < world <= len(dm.train_shards) else dm.train_shards
         return wds.DataPipeline(
-            wds.ResampledShards(dm.train_shards, seed=seed, worker_seed=_same_for_every_worker, deterministic=True),
+            wds.ResampledShards(shards, seed=seed, worker_seed=_same_for_every_worker, deterministic=True),
             wds.tarfile_to_samples(handler=counter),
             wds.shuffle(dm.shuffle_buffer, min(dm.shuffle_buffer, 100), rng=random.Random(seed))
             if dm.shuffle_buffer > 1 else None,
