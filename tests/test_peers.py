@@ -361,3 +361,27 @@ def test_ernie_knowledge_and_ediffi_train_through_the_real_trainer(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     state = load(second / "checkpoints" / "last.ckpt")["state_dict"]
     assert any(k.startswith("net.experts.1.") for k in state)
+
+
+def test_the_validation_callbacks_accept_a_network_without_blocks():
+    """arch=sd_unet reports aux.blocks = []: the sample-grid example and the routing stats must cope."""
+    from raphael.callbacks.routing import RoutingStats
+    from raphael.callbacks.samples import SampleGridCallback
+    from raphael.nn.unet import UNetAux
+
+    cb = SampleGridCallback(num_prompts=2)
+    batch = {"image": torch.zeros(2, 3, 8, 8), "edge": torch.zeros(2, 1, 8, 8), "caption": ["a", "b"],
+             "meta": [{}, {}]}
+    cb.on_validation_batch_end(None, None, {"aux": UNetAux(blocks=[]), "t": torch.tensor([1, 2])}, batch, 0)
+    assert cb._example["attn"] is None and cb._example["edge_pred"] is None
+
+    class FakeWandb:
+        def log_image(self, key, images, step, caption):
+            self.names = caption
+
+    logger = FakeWandb()
+    cb._log_example(logger, 0)
+    assert [c.split(" |")[0] for c in logger.names] == ["image", "target edges"]
+    stats = RoutingStats()
+    stats.add(UNetAux(blocks=[]), torch.tensor([1, 2]))
+    assert not stats.space_counts and not stats.time_t

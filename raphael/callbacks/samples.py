@@ -36,12 +36,12 @@ class SampleGridCallback(L.Callback):
         self._batch = {"caption": batch["caption"][:n], "meta": batch.get("meta", [None] * n)[:n]}
         aux = outputs["aux"]
         first = next((b for b in aux.blocks if b.edge_logits is not None), None)
-        pooled = aux.blocks[-1]
+        pooled = aux.blocks[-1] if aux.blocks else None  # arch=sd_unet reports no blocks
         self._example = {
             "image": batch["image"][0].detach().cpu(),
             "edge_target": batch["edge"][0, 0].detach().cpu(),
             "edge_pred": torch.sigmoid(first.edge_logits[0, 0]).cpu() if first is not None else None,
-            "attn": pooled.attn_map[0, :, 0].reshape(pooled.hw).cpu(),
+            "attn": pooled.attn_map[0, :, 0].reshape(pooled.hw).cpu() if pooled is not None else None,
             "caption": batch["caption"][0],
             "t": int(outputs["t"][0]),
         }
@@ -71,8 +71,10 @@ class SampleGridCallback(L.Callback):
 
     def _log_example(self, wandb_logger, step: int) -> None:
         ex = self._example
-        panels = [to_uint8(ex["image"][None])[0], _heat(ex["attn"], ex["image"].shape[-2:])]
-        names = ["image", "attention (pooled token)"]
+        panels, names = [to_uint8(ex["image"][None])[0]], ["image"]
+        if ex["attn"] is not None:
+            panels.append(_heat(ex["attn"], ex["image"].shape[-2:]))
+            names.append("attention (pooled token)")
         if ex["edge_pred"] is not None:
             panels.append(_heat(ex["edge_pred"], ex["image"].shape[-2:]))
             names.append("predicted edges")
