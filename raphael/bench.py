@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 
 from raphael.benchmarks import BENCHMARKS
+from raphael.benchmarks.report import render
 from raphael.benchmarks.timing import devices, loadavg, machine
 
 
@@ -74,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(record, indent=1, default=str))
+    out.with_suffix(".md").write_text(render(record))
     table(record["results"])
-    print(f"[bench] wrote {out}")
+    print(f"[bench] wrote {out} and {out.with_suffix('.md')}")
     return 0
 
 
