@@ -14,7 +14,6 @@ BUDGET=${BUDGET:-small}
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python
 SEEDS=${SEEDS:-0,1}
-EXPERIMENTS=${EXPERIMENTS:-baseline,raphael,space_moe,time_moe,edge}
 
 if [ "$BUDGET" = small ]; then
   # Sized by measurement for a shared 2-core CPU (docs/evaluation.md): 40 steps of batch 16 per run,
@@ -28,13 +27,27 @@ else
   EVAL='["steps=50","num_prompts=1024","num_holdout=256","batch_size=256","fid.num_real=10000"]'
 fi
 
-"$PY" -m raphael.train -m \
-  experiment="$EXPERIMENTS" seed="$SEEDS" "${TRAIN[@]}" \
-  task_name=fig6b_modules \
-  hydra.sweep.dir="outputs/fig6b_modules/$BUDGET/\${now:%Y-%m-%d_%H-%M-%S}" \
-  hydra/callbacks=evaluate_after \
-  hydra.callbacks.evaluate_after.results_dir="$HERE/results/$BUDGET" \
-  "hydra.callbacks.evaluate_after.overrides=$EVAL" \
-  "$@"
+sweep() {
+  "$PY" -m raphael.train -m "$@" "${TRAIN[@]}" \
+    task_name=fig6b_modules \
+    hydra.sweep.dir="outputs/fig6b_modules/$BUDGET/\${now:%Y-%m-%d_%H-%M-%S}" \
+    hydra/callbacks=evaluate_after \
+    hydra.callbacks.evaluate_after.results_dir="$HERE/results/$BUDGET" \
+    "hydra.callbacks.evaluate_after.name_keys=[]" \
+    "hydra.callbacks.evaluate_after.overrides=$EVAL"
+}
+
+# PLAN: multiruns in order, "experiments:seeds;...". Default: the headline pair (baseline, raphael) with
+# every seed first, then the single-module ablations seed by seed, so a sweep cut short by the clock
+# still holds the main comparison with its spread. Extra arguments go to every multirun.
+if [ -z "${PLAN:-}" ]; then
+  PLAN="baseline,raphael:$SEEDS"
+  for s in ${SEEDS//,/ }; do PLAN="$PLAN;space_moe,time_moe,edge:$s"; done
+fi
+echo "[fig6b] budget $BUDGET, plan: $PLAN"
+IFS=';' read -ra STEPS <<< "$PLAN"
+for step in "${STEPS[@]}"; do
+  sweep experiment="${step%%:*}" seed="${step##*:}" "$@"
+done
 
 "$PY" "$HERE/report.py" --budget "$BUDGET"
