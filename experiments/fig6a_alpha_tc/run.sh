@@ -16,7 +16,7 @@ ALPHAS=${ALPHAS:-0.1,0.2,0.4,0.6}
 TCS=${TCS:-200,500,800,1000}
 
 if [ "$BUDGET" = small ]; then  # the fig6b small-budget sizes (docs/evaluation.md)
-  TRAIN=(trainer.max_steps=40 trainer.val_check_interval=40 trainer.limit_val_batches=1 optim.warmup_steps=5
+  TRAIN=(trainer.max_steps=40 trainer.val_check_interval=40 trainer.limit_val_batches=1 optim.warmup_steps=5 optim.ema_decay=0.9
          data.batch_size=16 data.num_workers=0 diffusion.sample_steps=8 callbacks.samples.num_prompts=4
          logger=csv)
   EVAL='["steps=8","num_prompts=8","num_holdout=4","batch_size=12","fid.num_real=512","device=cpu"]'

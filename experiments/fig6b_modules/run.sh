@@ -18,7 +18,7 @@ SEEDS=${SEEDS:-0,1}
 if [ "$BUDGET" = small ]; then
   # Sized by measurement for a shared 2-core CPU (docs/evaluation.md): 40 steps of batch 16 per run,
   # one validation at the end, CSV logging; evaluation 8 + 4 held-out prompts x 6 weights x 8 DDIM steps.
-  TRAIN=(trainer.max_steps=40 trainer.val_check_interval=40 trainer.limit_val_batches=1 optim.warmup_steps=5
+  TRAIN=(trainer.max_steps=40 trainer.val_check_interval=40 trainer.limit_val_batches=1 optim.warmup_steps=5 optim.ema_decay=0.9
          data.batch_size=16 data.num_workers=0 diffusion.sample_steps=8 callbacks.samples.num_prompts=4
          logger=csv)
   EVAL='["steps=8","num_prompts=8","num_holdout=4","batch_size=12","fid.num_real=512","device=cpu"]'

@@ -15,7 +15,7 @@ SEEDS=${SEEDS:-0}
 EXPERTS=${EXPERTS:-2,4,6,8}
 
 if [ "$BUDGET" = small ]; then  # the fig6b small-budget sizes (docs/evaluation.md)
-  TRAIN=(trainer.max_steps=40 trainer.val_check_interval=40 trainer.limit_val_batches=1 optim.warmup_steps=5
+  TRAIN=(trainer.max_steps=40 trainer.val_check_interval=40 trainer.limit_val_batches=1 optim.warmup_steps=5 optim.ema_decay=0.9
          data.batch_size=16 data.num_workers=0 diffusion.sample_steps=8 callbacks.samples.num_prompts=4
          logger=csv)
   EVAL='["steps=8","num_prompts=8","num_holdout=4","batch_size=12","fid.num_real=512","device=cpu"]'
