@@ -40,7 +40,7 @@ def main() -> None:
         "one prompt per (word, template), first sub-word. Control: the same probe on an untrained model "
         "built from the checkpoint's hparams under the same seed.",
         "",
-        "| words | mode | words | prompts | CV accuracy (trained) | chance 1/K | majority | untrained control "
+        "| list | mode | words | prompts | CV accuracy (trained) | chance 1/K | majority | untrained control "
         "| distinct paths (trained / untrained) | distinct word paths | words sharing a path | paths per word | paper |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *[row(name, fig) for name, fig in figures.items()],
@@ -55,6 +55,7 @@ def main() -> None:
         "```",
         f"experiments/path_probe/run.sh {args.ckpt}",
         *[f"python -m raphael.probe ckpt={args.ckpt} words={fig['words']} mode={fig['mode']} seed={fig['seed']}"
+          f"{' steps=' + str(fig['steps']) if fig['mode'] == 'sampling' else ''}"
           f"{'' if 'untrained' in fig else ' control=false'}" for fig in figures.values()],
         f"python experiments/path_probe/report.py --ckpt {args.ckpt}",
         "```",
