@@ -79,3 +79,28 @@ def test_missing_inception_weights_is_a_clear_error(tmp_path):
         build_feature_extractor("inception", tmp_path, str(tmp_path / "nope.pt"))
     with pytest.raises(ConfigError, match="fid.inception_weights=PATH"):
         build_feature_extractor("inception", tmp_path, None)
+
+
+def test_optuna_search_composes():
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=["+hparams_search=optuna"], return_hydra_config=True)
+    assert cfg.optimized_metric == "val/alignment"
+    assert cfg.hydra.sweeper.direction == "maximize"
+    assert "OptunaSweeper" in cfg.hydra.sweeper._target_
+    assert "model.space_moe.alpha" in cfg.hydra.sweeper.params
+
+
+def test_evaluate_after_quotes_multirun_paths(tmp_path):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from raphael.metrics.sweep import EvaluateAfterTraining, job_name
+
+    run_dir = tmp_path / "0_data.batch_size=16,trainer.max_steps=40"
+    cmd = EvaluateAfterTraining(overrides=["steps=2"]).command(run_dir, tmp_path / "r" / "a.json")
+    parsed = OverridesParser.create().parse_overrides([cmd[3], cmd[4], cmd[-1]])
+    assert parsed[0].value() == str(run_dir / "checkpoints/last.ckpt")
+    assert parsed[1].value() == str(run_dir / "eval")
+    assert job_name("raphael", 1, ["experiment=raphael", "seed=1", "model.edge.t_c=200", "logger=csv"],
+                    ["model.edge.t_c"]) == "raphael_model.edge.t_c=200_seed1"
