@@ -18,7 +18,7 @@ from raphael.nn.moe import SpaceMoE, dispatch_by_combine, grouped_mm_available, 
 def test_interleaved_runs_every_variant_each_round_and_ratio_pairs_rounds():
     calls = []
     times = interleaved({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=3, warmup=1)
-    assert calls.count("a") == calls.count("b") == 4
+    assert calls.count("a") == calls.count("b") == 5  # warm-up, calibration, 3 rounds
     assert len(times["a"]) == len(times["b"]) == 3
     assert ratio({"x": [2.0, 4.0, 9.0], "y": [1.0, 1.0, 3.0]}, "x", "y") == 3.0
 

@@ -7,6 +7,7 @@ per-round ratios, which cancels most of the load that other processes put on the
 
 from __future__ import annotations
 
+import math
 import os
 import platform
 import statistics
@@ -25,23 +26,32 @@ def sync(device: torch.device | str | None = None) -> None:
 
 
 def interleaved(fns: dict[str, Callable[[], Any]], repeats: int = 5, warmup: int = 1,
-                device: torch.device | str | None = None) -> dict[str, list[float]]:
+                device: torch.device | str | None = None, min_time: float = 0.0) -> dict[str, list[float]]:
     """Run every fn `warmup` times, then `repeats` rounds of all fns in turn (order rotated each
-    round). Returns the per-round wall times in seconds, keyed like `fns`."""
+    round). Returns per-call wall times in seconds, keyed like `fns`. With `min_time`, one sample
+    is the mean of as many back-to-back calls as fill `min_time` seconds (calibrated on one call),
+    so millisecond kernels are not at the mercy of single scheduler time slices."""
     names = list(fns)
     for _ in range(warmup):
         for n in names:
             fns[n]()
     sync(device)
+    inner = {}
+    for n in names:
+        t0 = time.perf_counter()
+        fns[n]()
+        sync(device)
+        inner[n] = max(1, math.ceil(min_time / max(time.perf_counter() - t0, 1e-9))) if min_time else 1
     times: dict[str, list[float]] = {n: [] for n in names}
     for r in range(repeats):
         order = names[r % len(names):] + names[: r % len(names)]
         for n in order:
             sync(device)
             t0 = time.perf_counter()
-            fns[n]()
+            for _ in range(inner[n]):
+                fns[n]()
             sync(device)
-            times[n].append(time.perf_counter() - t0)
+            times[n].append((time.perf_counter() - t0) / inner[n])
     return times
 
 

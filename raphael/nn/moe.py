@@ -273,11 +273,13 @@ class SpaceMoE(nn.Module):
         self.backend = "auto"  # dispatch: auto | index | grouped_mm (see dispatch_by_combine)
 
     def combine_weights(self, gate: GateResult, text_mask: Tensor, attn_map: Tensor) -> Tensor:
-        mhat = region_masks(attn_map, text_mask, self.alpha)
         n_y = text_mask.sum(1).clamp(min=1).to(gate.weights.dtype)
         w = gate.weights / n_y[:, None]  # (B, L), 0 at padding
+        # Mhat_i[j] * w_i in one pass: w is 0 at padding, so the text mask needs no separate op
+        peak = attn_map.amax(dim=1, keepdim=True)
+        weighted = torch.where(attn_map >= self.alpha * peak, w[:, None, :], w.new_zeros(()))  # (B, n_x, L)
         onehot = F.one_hot(gate.routes.clamp(min=0), self.num_experts).to(w.dtype)
-        return torch.einsum("bjl,bl,ble->bje", mhat.to(w.dtype), w, onehot)
+        return torch.bmm(weighted, onehot)
 
     def forward(self, h: Tensor, text_states: Tensor, text_mask: Tensor, attn_map: Tensor) -> SpaceMoEResult:
         gate = self.gate(text_states, text_mask)
