@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 from diffusers import DDIMScheduler
+from torch.utils.flop_counter import FlopCounterMode
 
 from raphael.benchmarks.common import build, coverage, force_all_experts, model_config, synthetic_text
 from raphael.benchmarks.timing import Result, interleaved, median, ratio
@@ -47,7 +48,16 @@ def run_shape(shape: str, device: str = "cpu", quick: bool = False) -> Result:
     with torch.no_grad():
         cov = coverage(net(x, t, text_train).aux, text_train, cfg_on.space_moe.alpha,
                        cfg_on.space_moe.num_experts)
+        # the work the formula requires: FLOPs of one forward with and without the space-MoE
+        flops = {}
+        for n, m in nets.items():
+            with FlopCounterMode(display=False) as counter:
+                m(x, t, text_train)
+            flops[n] = counter.get_total_flops()
     res.figures["coverage"] = cov
+    res.figures["forward_gflop_experts6"] = flops["experts6"] / 1e9
+    res.figures["forward_gflop_experts0"] = flops["experts0"] / 1e9
+    res.figures["flop_ratio"] = round(flops["experts6"] / flops["experts0"], 4)
 
     def sample_fn(n):
         def f():
