@@ -9,6 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 HERE=experiments/fig6a_alpha_tc
 BUDGET=${BUDGET:-small}
+TAG=${TAG:-$BUDGET}   # results/<TAG>/ and outputs/.../<TAG>/ (e.g. TAG=smoke for a trial run)
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python
 SEEDS=${SEEDS:-0}
@@ -19,23 +20,23 @@ if [ "$BUDGET" = small ]; then  # the fig6b small-budget sizes (docs/evaluation.
   TRAIN=(trainer.max_steps=40 trainer.val_check_interval=40 trainer.limit_val_batches=1 optim.warmup_steps=5 optim.ema_decay=0.9
          data.batch_size=16 data.num_workers=0 diffusion.sample_steps=8 callbacks.samples.num_prompts=4
          logger=csv)
-  EVAL='["steps=8","num_prompts=8","num_holdout=4","batch_size=12","fid.num_real=512","device=cpu"]'
+  EVAL=${EVAL:-'["steps=8","num_prompts=8","num_holdout=4","batch_size=12","fid.num_real=512","device=cpu"]'}
 else
   TRAIN=(budget=paper trainer=gpu)
-  EVAL='["steps=50","num_prompts=1024","num_holdout=256","batch_size=256","fid.num_real=10000"]'
+  EVAL=${EVAL:-'["steps=50","num_prompts=1024","num_holdout=256","batch_size=256","fid.num_real=10000"]'}
 fi
 
 sweep() {  # $1 = axis name, $2 = override key, $3 = values, rest = extra overrides
   local axis=$1 key=$2 values=$3; shift 3
   "$PY" -m raphael.train -m experiment=raphael seed="$SEEDS" "$key=$values" "${TRAIN[@]}" \
     task_name=fig6a_alpha_tc \
-    hydra.sweep.dir="outputs/fig6a_alpha_tc/$BUDGET/$axis/\${now:%Y-%m-%d_%H-%M-%S}" \
+    hydra.sweep.dir="outputs/fig6a_alpha_tc/$TAG/$axis/\${now:%Y-%m-%d_%H-%M-%S}" hydra.sweep.subdir='${hydra.job.num}' \
     hydra/callbacks=evaluate_after \
-    hydra.callbacks.evaluate_after.results_dir="$HERE/results/$BUDGET/$axis" \
+    hydra.callbacks.evaluate_after.results_dir="$HERE/results/$TAG/$axis" \
     "hydra.callbacks.evaluate_after.name_keys=[$key]" \
     "hydra.callbacks.evaluate_after.overrides=$EVAL" "$@"
 }
 
 [ "${SKIP_ALPHA:-0}" = 1 ] || sweep alpha model.space_moe.alpha "$ALPHAS" "$@"
 [ "${SKIP_TC:-0}" = 1 ] || sweep t_c model.edge.t_c "$TCS" "$@"
-"$PY" "$HERE/report.py" --budget "$BUDGET"
+"$PY" "$HERE/report.py" --budget "$TAG"
