@@ -11,6 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 HERE=experiments/fig6b_modules
 BUDGET=${BUDGET:-small}
+TAG=${TAG:-$BUDGET}   # results/<TAG>/, outputs/fig6b_modules/<TAG>/, results_<TAG>.md
+STEPS=${STEPS:-40}    # small budget: training steps per run (EMA decay and warm-up follow)
 PY=${PYTHON:-.venv/bin/python}
 [ -x "$PY" ] || PY=python
 SEEDS=${SEEDS:-0,1}
@@ -18,21 +20,23 @@ SEEDS=${SEEDS:-0,1}
 if [ "$BUDGET" = small ]; then
   # Sized by measurement for a shared 2-core CPU (docs/evaluation.md): 40 steps of batch 16 per run,
   # one validation at the end, CSV logging; evaluation 8 + 4 held-out prompts x 6 weights x 8 DDIM steps.
-  TRAIN=(trainer.max_steps=40 trainer.val_check_interval=40 trainer.limit_val_batches=1 optim.warmup_steps=5 optim.ema_decay=0.9
+  EMA=${EMA:-0.9}
+  TRAIN=(trainer.max_steps=$STEPS trainer.val_check_interval=$STEPS trainer.limit_val_batches=1
+         optim.warmup_steps=$((STEPS / 8)) optim.ema_decay=$EMA
          data.batch_size=16 data.num_workers=0 diffusion.sample_steps=8 callbacks.samples.num_prompts=4
          logger=csv)
-  EVAL='["steps=8","num_prompts=8","num_holdout=4","batch_size=12","fid.num_real=512","device=cpu"]'
+  EVAL=${EVAL:-'["steps=8","num_prompts=8","num_holdout=4","batch_size=12","fid.num_real=512","device=cpu"]'}
 else
   TRAIN=(budget=paper trainer=gpu)
-  EVAL='["steps=50","num_prompts=1024","num_holdout=256","batch_size=256","fid.num_real=10000"]'
+  EVAL=${EVAL:-'["steps=50","num_prompts=1024","num_holdout=256","batch_size=256","fid.num_real=10000"]'}
 fi
 
 sweep() {
   "$PY" -m raphael.train -m "$@" "${TRAIN[@]}" \
     task_name=fig6b_modules \
-    hydra.sweep.dir="outputs/fig6b_modules/$BUDGET/\${now:%Y-%m-%d_%H-%M-%S}" \
+    hydra.sweep.dir="outputs/fig6b_modules/$TAG/\${now:%Y-%m-%d_%H-%M-%S}" hydra.sweep.subdir='${hydra.job.num}' \
     hydra/callbacks=evaluate_after \
-    hydra.callbacks.evaluate_after.results_dir="$HERE/results/$BUDGET" \
+    hydra.callbacks.evaluate_after.results_dir="$HERE/results/$TAG" \
     "hydra.callbacks.evaluate_after.name_keys=[]" \
     "hydra.callbacks.evaluate_after.overrides=$EVAL"
 }
@@ -50,4 +54,4 @@ for step in "${STEPS[@]}"; do
   sweep experiment="${step%%:*}" seed="${step##*:}" "$@"
 done
 
-"$PY" "$HERE/report.py" --budget "$BUDGET"
+"$PY" "$HERE/report.py" --budget "$TAG"
