@@ -14,11 +14,12 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-ORDER = ["base", "baseline", "ediffi", "ernie_mode", "ernie_knowledge", "sd_unet", "raphael"]
+ORDER = ["base", "baseline", "ediffi", "baseline_scratch", "ernie_mode", "ernie_knowledge", "sd_unet", "raphael"]
 DESCR = {
     "base": "baseline trunk, S steps (what eDiff-I branches from)",
     "baseline": "baseline: trunk + M steps (samples-seen-matched control)",
     "ediffi": "eDiff-I: 2 whole-denoiser experts (equal noise mass) branched from the trunk + M steps",
+    "baseline_scratch": "baseline (plain FFN blocks), S + M steps from scratch: the reference of the from-scratch rows",
     "ernie_mode": "ERNIE-ViLG 2.0 MoDE: fixed_uniform n=4 per-block FFN experts, from scratch",
     "ernie_knowledge": "ERNIE-ViLG 2.0 knowledge: region loss w_l=0.1 + key-word emphasis w_a=0.01, p=0.5",
     "sd_unet": "diffusers UNet2DConditionModel, width matched to RAPHAEL's params",
@@ -91,6 +92,7 @@ def main() -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    colors = {n: f"C{i}" for i, n in enumerate(names)}  # one colour per design in both panels
     ax = axes[0]
     for n in names:
         pts = defaultdict(list)
@@ -102,7 +104,7 @@ def main() -> None:
         gs = sorted(pts)
         xs = [sum(p[0] for p in pts[g]) / len(pts[g]) for g in gs]
         ys = [sum(p[1] for p in pts[g]) / len(pts[g]) for g in gs]
-        ax.plot(xs, ys, "o-", label=n)
+        ax.plot(xs, ys, "o-", label=n, color=colors[n])
         for g, x, y in zip(gs, xs, ys):
             ax.annotate(f"{g:g}", (x, y), fontsize=7, textcoords="offset points", xytext=(3, 3))
     ax.set_xlabel("FID (shapes feature CNN, lower is better)")
@@ -113,7 +115,7 @@ def main() -> None:
     for n in names:
         xs = [r["params"] for r in runs[n]]
         ys = [r["val"].get("val/denoise") for r in runs[n]]
-        ax.scatter(xs, ys, label=n)
+        ax.scatter(xs, ys, label=n, color=colors[n])
     ax.set_xscale("log")
     ax.set_xlabel("network parameters")
     ax.set_ylabel("val/denoise (fixed t and noise)")

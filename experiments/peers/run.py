@@ -11,6 +11,7 @@ Per seed, with S = --steps and M = --extra (every design sees (S + M) * batch sa
   ernie_knowledge   experiment=ernie_knowledge, S + M steps from scratch
   sd_unet           experiment=sd_unet, S + M steps from scratch
   raphael           experiment=raphael, S + M steps from scratch
+  baseline_scratch  experiment=baseline, S + M steps from scratch (the from-scratch reference)
 then `python -m raphael.evaluate` on each last.ckpt. Results: experiments/peers/results/<name>_s<seed>.json
 (train command, wall time, final val losses, parameter count) and <name>_s<seed>.eval.json (evaluate's JSON).
 Run folders: outputs/peers/<name>_s<seed>/. `report.py` builds the table and the plot.
@@ -126,6 +127,7 @@ def main() -> None:
             ("ernie_knowledge", "ernie_knowledge", S + M, []),
             ("sd_unet", "sd_unet", S + M, []),
             ("raphael", "raphael", S + M, []),
+            ("baseline_scratch", "baseline", S + M, []),
         ]
         for name, experiment, steps, extra in jobs:
             if want(name):
