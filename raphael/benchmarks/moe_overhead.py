@@ -8,6 +8,8 @@ time ratio of 1 / (1 - 0.24) = 1.32.
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from diffusers import DDIMScheduler
 from torch.utils.flop_counter import FlopCounterMode
@@ -15,9 +17,11 @@ from torch.utils.flop_counter import FlopCounterMode
 from raphael.benchmarks.common import build, coverage, force_all_experts, model_config, synthetic_text
 from raphael.benchmarks.timing import Result, interleaved, median, ratio
 from raphael.diffusion.sampling import ddim_sample
+from raphael.nn.attention import CrossAttention
 
 PAPER_RATIO = 1 / (1 - 0.24)
 TOKENS = 40
+SHARPEN = 8.0
 
 
 def _sampler():
@@ -78,12 +82,34 @@ def run_shape(shape: str, device: str = "cpu", quick: bool = False) -> Result:
             opts[n].zero_grad(set_to_none=True)
         return f
 
+    # Sharper maps, a stand-in for trained cross-attention (untrained maps are near uniform, so every
+    # region covers almost every position): the same net with the cross-attention logits scaled by
+    # SHARPEN. Every expert is still in use; only the regions shrink. Sampling only; not a target.
+    sharp = copy.deepcopy(nets["experts6"])
+    for m in sharp.modules():
+        if isinstance(m, CrossAttention):
+            m.to_q.weight.data.mul_(SHARPEN)
+    force_all_experts(sharp)
+    nets["experts6_sharp"] = sharp
+    with torch.no_grad():
+        cov_sharp = coverage(sharp.train()(x, t, text_train).aux, text_train, cfg_on.space_moe.alpha,
+                             cfg_on.space_moe.num_experts)
+        with FlopCounterMode(display=False) as counter:
+            sharp(x, t, text_train)
+    res.figures["sharp_maps"] = {"logit_scale": SHARPEN, "position_share_mean": cov_sharp.get("position_share_mean"),
+                                 "experts_used": cov_sharp["experts_used"],
+                                 "flop_ratio": round(counter.get_total_flops() / flops["experts0"], 4)}
+
     reps = 3 if quick else 7
     ts = interleaved({"sample/experts6": sample_fn("experts6"), "sample/experts0": sample_fn("experts0")},
                      repeats=reps, warmup=1, device=device)
+    tsh = interleaved({"sample/experts6_sharp": sample_fn("experts6_sharp"), "sample/experts0": sample_fn("experts0")},
+                      repeats=reps, warmup=1, device=device)
+    res.figures["sharp_maps"]["ratio_sampling"] = round(ratio(tsh, "sample/experts6_sharp", "sample/experts0"), 4)
     tt = interleaved({"train/experts6": train_fn("experts6"), "train/experts0": train_fn("experts0")},
                      repeats=reps, warmup=1, device=device)
-    res.times = {**ts, **tt}
+    res.times = {**ts, **tt, "sample/experts6_sharp": tsh["sample/experts6_sharp"],
+                 "sample/experts0 (vs sharp)": tsh["sample/experts0"]}
     r_s, r_t = ratio(ts, "sample/experts6", "sample/experts0"), ratio(tt, "train/experts6", "train/experts0")
     res.figures.update({
         "shape": {"channels": cfg_on.channels, "channel_mult": cfg_on.channel_mult,
