@@ -57,7 +57,7 @@ def main() -> None:
     runs = load()
     names = [n for n in ORDER if n in runs] + sorted(set(runs) - set(ORDER))
     guidances = sorted({g for recs in runs.values() for r in recs for g in eval_rows(r)})
-    head = ["design", "seeds", "steps (from scratch / after branch)", "samples seen", "params", "val/denoise",
+    head = ["design", "seeds (train / eval)", "steps (from scratch / after branch)", "samples seen", "params", "val/denoise",
             "train s"]
     for g in guidances:
         head += [f"align w={g:g}", f"held-out w={g:g}", f"FID w={g:g}"]
@@ -68,7 +68,8 @@ def main() -> None:
         seen = r0["steps"] * r0["batch_size"] + (r0["batch_size"] * runs["base"][0]["steps"]
                                                  if n in ("baseline", "ediffi") and "base" in runs else 0)
         steps = f"{r0['steps']} after branch" if n in ("baseline", "ediffi") else f"{r0['steps']}"
-        row = [n, str(len(recs)), steps, str(seen), f"{r0['params']:,}",
+        n_eval = sum(1 for r in recs if r["eval"])
+        row = [n, f"{len(recs)} / {n_eval}", steps, str(seen), f"{r0['params']:,}",
                spread([r["val"].get("val/denoise") for r in recs], ".4f"),
                spread([r["train_wall_s"] for r in recs], ".0f")]
         for g in guidances:
@@ -80,8 +81,26 @@ def main() -> None:
                            ".3f"),
                     spread([e["fid"] for e in evs], ".1f")]
         lines.append("| " + " | ".join(row) + " |")
+    # paired differences of val/denoise, seed by seed, against the matching control
+    def by_seed(name):
+        return {r["seed"]: r["val"].get("val/denoise") for r in runs.get(name, [])}
+
+    pairs = [("ediffi", "baseline")] + [(n, "baseline_scratch") for n in
+                                         ("ernie_mode", "ernie_knowledge", "sd_unet", "raphael")]
+    lines += ["", "Paired val/denoise difference to the control, per seed (negative = lower loss than the control):",
+              "", "| design | control | " + " | ".join(f"seed {s}" for s in sorted({r['seed'] for recs in
+                                                                                 runs.values() for r in recs}))
+              + " |", "|---|---|" + "---|" * len({r["seed"] for recs in runs.values() for r in recs})]
+    seeds_all = sorted({r["seed"] for recs in runs.values() for r in recs})
+    for a, b in pairs:
+        da, db = by_seed(a), by_seed(b)
+        if not da or not db:
+            continue
+        cells = [f"{da[s] - db[s]:+.5f} ({100 * (da[s] - db[s]) / db[s]:+.1f}%)" if s in da and s in db else "-"
+                 for s in seeds_all]
+        lines.append(f"| {a} | {b} | " + " | ".join(cells) + " |")
     lines += ["", "Alignment: oracle score over 32 regular + 16 held-out prompts (± = 95% CI half-width over prompts "
-              "when one seed). FID: shapes feature CNN against 256 rendered images (small-sample FID: large "
+              "when one seed); alignment and FID come from the evaluated seeds only (second column). FID: shapes feature CNN against 256 rendered images (small-sample FID: large "
               "and biased; compare rows, not to other tables).", "", "Designs:"] + [f"- `{n}`: {DESCR.get(n, n)}" for n in names]
     (RESULTS / "table.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
