@@ -136,6 +136,7 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, module=None, log=print) ->
     batches = [prompts[i : i + bs] for i in range(0, len(prompts), bs)]
     guidance = [float(w) for w in cfg.guidance]
     results, grids = [], {}
+    module.generate([prompts[0][1]], guidance=guidance[0], steps=1, seed=0)  # warm-up: keep first-call costs out of samples/s
     bar = tqdm(total=len(guidance) * len(batches), desc=f"evaluate {label}", unit="batch", mininterval=5)
     for w in guidance:
         details = {name: [] for name in sets}
