@@ -36,12 +36,14 @@ class SampleGridCallback(L.Callback):
         self._batch = {"caption": batch["caption"][:n], "meta": batch.get("meta", [None] * n)[:n]}
         aux = outputs["aux"]
         first = next((b for b in aux.blocks if b.edge_logits is not None), None)
-        pooled = aux.blocks[-1] if aux.blocks else None  # arch=sd_unet reports no blocks
+        last = aux.blocks[-1] if aux.blocks else None  # arch=sd_unet reports no blocks
+        # the pooled token (CLS for BERT-like encoders, EOS for CLIP) is what the edge head reads
+        pooled = int(pl_module.encode_text(batch["caption"][:1]).pooled_index[0]) if last is not None else 0
         self._example = {
             "image": batch["image"][0].detach().cpu(),
             "edge_target": batch["edge"][0, 0].detach().cpu(),
             "edge_pred": torch.sigmoid(first.edge_logits[0, 0]).cpu() if first is not None else None,
-            "attn": pooled.attn_map[0, :, 0].reshape(pooled.hw).cpu() if pooled is not None else None,
+            "attn": last.attn_map[0, :, pooled].reshape(last.hw).cpu() if last is not None else None,
             "caption": batch["caption"][0],
             "t": int(outputs["t"][0]),
         }
