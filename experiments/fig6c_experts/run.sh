@@ -8,22 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 HERE=experiments/fig6c_experts
-BUDGET=${BUDGET:-small}
-TAG=${TAG:-$BUDGET}   # results/<TAG>/ and outputs/.../<TAG>/ (e.g. TAG=smoke for a trial run)
-PY=${PYTHON:-.venv/bin/python}
-[ -x "$PY" ] || PY=python
+source experiments/budgets.sh
 SEEDS=${SEEDS:-0}
 EXPERTS=${EXPERTS:-2,4,6,8}
-
-if [ "$BUDGET" = small ]; then  # the fig6b small-budget sizes (docs/evaluation.md)
-  TRAIN=(trainer.max_steps=40 trainer.val_check_interval=40 trainer.limit_val_batches=1 optim.warmup_steps=5 optim.ema_decay=0.9
-         data.batch_size=16 data.num_workers=0 diffusion.sample_steps=8 callbacks.samples.num_prompts=4
-         logger=csv)
-  EVAL=${EVAL:-'["steps=8","num_prompts=8","num_holdout=4","batch_size=12","fid.num_real=512","device=cpu"]'}
-else
-  TRAIN=(budget=paper trainer=gpu)
-  EVAL=${EVAL:-'["steps=50","num_prompts=1024","num_holdout=256","batch_size=256","fid.num_real=10000"]'}
-fi
 
 sweep() {
   "$PY" -m raphael.train -m experiment=raphael seed="$SEEDS" "${TRAIN[@]}" task_name=fig6c_experts \
