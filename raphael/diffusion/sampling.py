@@ -10,6 +10,7 @@ from collections.abc import Callable
 import torch
 from diffusers import DDIMScheduler, DDPMScheduler
 
+from raphael.nn.guidance import guided_eps
 from raphael.nn.text_encoder import TextEncoding
 
 
@@ -71,9 +72,8 @@ def ddim_sample(
             eps_u = net(x, t_batch, _select(text, slice(batch, 2 * batch)), edge_size=edge_size).sample
             eps, aux = eps_u + guidance * (out.sample - eps_u), out.aux
         else:
-            out = net(torch.cat([x, x]), torch.cat([t_batch, t_batch]), text, edge_size=edge_size)
-            eps_c, eps_u = out.sample.chunk(2)
-            eps, aux = eps_u + guidance * (eps_c - eps_u), out.aux
+            eps, out = guided_eps(net, x, t_batch, text, guidance, edge_size=edge_size)
+            aux = out.aux
         if on_step is not None:
             on_step(t_batch, aux)
         x = scheduler.step(eps, t, x, generator=generator).prev_sample

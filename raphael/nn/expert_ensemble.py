@@ -19,8 +19,9 @@ import torch
 from torch import Tensor, nn
 
 from .config import ModelConfig
+from .guidance import GuidedDenoiser
 from .moe import TimeGate, ddpm_linear_alphas_cumprod
-from .text_encoder import TextEncoding, concat_text
+from .text_encoder import TextEncoding
 
 
 def select_text(text: TextEncoding, rows: Tensor) -> TextEncoding:
@@ -37,7 +38,7 @@ def _scatter_rows(parts: list[tuple[Tensor, Tensor]], batch: int) -> Tensor:
     return full
 
 
-class ExpertEnsemble(nn.Module):
+class ExpertEnsemble(GuidedDenoiser, nn.Module):
     """`time_moe.num_experts` whole U-Nets (the per-block time-MoE off inside them); the sample of
     timestep t is denoised by expert `router(t)` alone. Same network contract as RaphaelUNet."""
 
@@ -94,14 +95,6 @@ class ExpertEnsemble(nn.Module):
         aux.balance_space = sum(o.aux.balance_space * len(idx) for idx, o in outs) / B
         aux.balance_time = x.new_zeros((), dtype=torch.float32)
         return UNetOutput(sample, aux)
-
-    def forward_with_cfg(self, x: Tensor, t: Tensor, text_cond: TextEncoding, text_uncond: TextEncoding,
-                         guidance: float) -> Tensor:
-        B = x.shape[0]
-        t = t.expand(B) if t.dim() == 0 else t
-        out = self(torch.cat([x, x], 0), torch.cat([t, t], 0), concat_text(text_cond, text_uncond))
-        cond, uncond = out.sample.split(B, dim=0)
-        return uncond + guidance * (cond - uncond)
 
     @torch.no_grad()
     def text_routes(self, text: TextEncoding) -> Tensor:

@@ -15,7 +15,8 @@ import torch
 from torch import Tensor, nn
 
 from .config import ModelConfig
-from .text_encoder import TextEncoding, concat_text
+from .guidance import GuidedDenoiser
+from .text_encoder import TextEncoding
 
 
 def diffusers_kwargs(cfg: ModelConfig, text_dim: int) -> dict:
@@ -46,7 +47,7 @@ def diffusers_kwargs(cfg: ModelConfig, text_dim: int) -> dict:
     )
 
 
-class SDUNet(nn.Module):
+class SDUNet(GuidedDenoiser, nn.Module):
     """forward(x, t, text, edge_size) -> UNetOutput(sample, aux) with aux.blocks empty and zero balance
     losses; text_routes -> (B, L, 0). The padding mask is passed as diffusers' encoder_attention_mask."""
 
@@ -79,14 +80,6 @@ class SDUNet(nn.Module):
                            encoder_attention_mask=text.mask, return_dict=False)[0]
         zero = x.new_zeros((), dtype=torch.float32)
         return UNetOutput(sample, UNetAux(blocks=[], balance_space=zero, balance_time=zero))
-
-    def forward_with_cfg(self, x: Tensor, t: Tensor, text_cond: TextEncoding, text_uncond: TextEncoding,
-                         guidance: float) -> Tensor:
-        B = x.shape[0]
-        t = t.expand(B) if t.dim() == 0 else t
-        out = self(torch.cat([x, x], 0), torch.cat([t, t], 0), concat_text(text_cond, text_uncond))
-        cond, uncond = out.sample.split(B, dim=0)
-        return uncond + guidance * (cond - uncond)
 
     @torch.no_grad()
     def text_routes(self, text: TextEncoding) -> Tensor:

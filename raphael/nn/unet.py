@@ -14,8 +14,9 @@ from torch.utils.checkpoint import checkpoint
 from .block import BlockAux, TransformerBlock
 from .config import ModelConfig
 from .edge_head import EdgeHead
+from .guidance import GuidedDenoiser
 from .moe import ddpm_linear_alphas_cumprod, timestep_embedding
-from .text_encoder import TextEncoding, concat_text
+from .text_encoder import TextEncoding
 
 
 @dataclass
@@ -80,7 +81,7 @@ class SpatialTransformer(nn.Module):
         return rearrange(h, "b (h w) c -> b c h w", h=H, w=W), aux
 
 
-class RaphaelUNet(nn.Module):
+class RaphaelUNet(GuidedDenoiser, nn.Module):
     def __init__(self, cfg: ModelConfig, text_dim: int):
         super().__init__()
         cfg = ModelConfig.from_any(cfg).validate()
@@ -203,16 +204,6 @@ class RaphaelUNet(nn.Module):
         aux.balance_space = torch.stack(bs).mean() if bs else zero
         aux.balance_time = torch.stack(bt).mean() if bt else zero
         return UNetOutput(self.out(h), aux)
-
-    def forward_with_cfg(self, x: Tensor, t: Tensor, text_cond: TextEncoding, text_uncond: TextEncoding,
-                         guidance: float) -> Tensor:
-        """Classifier-free guidance with cond and uncond in one batch:
-        eps = eps_uncond + guidance * (eps_cond - eps_uncond)."""
-        B = x.shape[0]
-        t = t.expand(B) if t.dim() == 0 else t
-        out = self(torch.cat([x, x], 0), torch.cat([t, t], 0), concat_text(text_cond, text_uncond))
-        cond, uncond = out.sample.split(B, dim=0)
-        return uncond + guidance * (cond - uncond)
 
     @torch.no_grad()
     def text_routes(self, text: TextEncoding) -> Tensor:

@@ -1,0 +1,27 @@
+"""Classifier-free guidance in one place: cond and uncond rows in one batch, one network call."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .text_encoder import TextEncoding, concat_text
+
+
+def guided_eps(net, x: Tensor, t: Tensor, text: TextEncoding, guidance: float,
+               edge_size: tuple[int, int] | None = None):
+    """eps_uncond + guidance * (eps_cond - eps_uncond) for `text` = B cond rows then B uncond rows.
+
+    Returns (guided eps, the network's output for all 2B rows: its aux rows [:B] are the cond rows)."""
+    t = t.expand(x.shape[0]) if t.dim() == 0 else t
+    out = net(torch.cat([x, x]), torch.cat([t, t]), text, edge_size=edge_size)
+    eps_cond, eps_uncond = out.sample.chunk(2)
+    return eps_uncond + guidance * (eps_cond - eps_uncond), out
+
+
+class GuidedDenoiser:
+    """Mixin for the denoisers: `forward_with_cfg` beside `forward` (DiT style)."""
+
+    def forward_with_cfg(self, x: Tensor, t: Tensor, text_cond: TextEncoding, text_uncond: TextEncoding,
+                         guidance: float) -> Tensor:
+        return guided_eps(self, x, t, concat_text(text_cond, text_uncond), guidance)[0]
