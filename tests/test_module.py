@@ -84,10 +84,10 @@ def test_one_batch_guidance_equals_two_passes(tiny_module):
 
 def test_latent_diffusion_through_a_local_autoencoder(tmp_path):
     """vae.path: images are encoded to latents for training and decoded after sampling; edges stay in pixels."""
+    from conftest import compose_train
     from diffusers import AutoencoderKL
 
     from raphael.module import RaphaelModule
-    from conftest import compose_train
 
     vae_dir = tmp_path / "vae"
     AutoencoderKL(

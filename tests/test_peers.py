@@ -302,7 +302,7 @@ def _shapes_batch(B: int = 4, size: int = 16) -> dict:
 
     rng = np.random.default_rng(0)
     metas, images = [], []
-    for i in range(B):
+    for _ in range(B):
         objects = shapes.sample_layout(rng, (size, size))
         caption, _ = shapes.make_caption(objects, rng)
         metas.append({"objects": objects, "caption": caption})
