@@ -14,6 +14,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from raphael.diffusion.loss import PREDICTION_TYPES, WEIGHTINGS
+
 
 def _experiment_choice() -> str:
     """`${raphael.experiment:}`: the experiment=NAME chosen on the command line, `default` if none."""
@@ -92,8 +94,13 @@ def validate_config(cfg: DictConfig) -> None:
     if "diffusion" in cfg:
         if steps <= 0:
             _fail("diffusion.num_train_timesteps", steps, "must be a positive integer (the paper: 1000)")
-        if cfg.diffusion.prediction_type not in ("epsilon", "v_prediction"):
-            _fail("diffusion.prediction_type", cfg.diffusion.prediction_type, "allowed: epsilon, v_prediction")
+        if cfg.diffusion.prediction_type not in PREDICTION_TYPES:
+            _fail("diffusion.prediction_type", cfg.diffusion.prediction_type, f"allowed: {', '.join(PREDICTION_TYPES)}")
+        loss = cfg.diffusion.get("loss") or {}
+        if loss.get("weighting", "none") not in WEIGHTINGS:
+            _fail("diffusion.loss.weighting", loss.get("weighting"), f"allowed: {', '.join(WEIGHTINGS)}")
+        if not float(loss.get("snr_gamma", 5.0)) > 0:
+            _fail("diffusion.loss.snr_gamma", loss.get("snr_gamma"), "must be a number > 0 (min-SNR-gamma: 5)")
         if not 0.0 <= float(cfg.diffusion.cond_drop) < 1.0:
             _fail("diffusion.cond_drop", cfg.diffusion.cond_drop, "must lie in [0, 1) (the paper: 0.1)")
         validate_guidance("diffusion.guidance", cfg.diffusion.guidance)

@@ -1,19 +1,9 @@
-"""The training losses, each a small function (EDM style): the module adds them up."""
+"""The edge-supervision loss (the denoising loss is `raphael.diffusion.DenoisingLoss`)."""
 
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from kornia.losses import binary_focal_loss_with_logits
-
-
-def denoise_loss(prediction: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-    """||target - prediction||^2, averaged; `weight` (broadcastable to the input) reweights positions."""
-    err = F.mse_loss(prediction.float(), target.float(), reduction="none")
-    if weight is None:
-        return err.mean()
-    weight = weight.expand_as(err)
-    return (err * weight).sum() / weight.sum()
 
 
 def edge_loss(

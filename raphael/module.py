@@ -12,8 +12,14 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from raphael.diffusion import ddim_sample, encode_with_uncond, make_sample_scheduler, make_train_scheduler
-from raphael.losses import denoise_loss, edge_loss
+from raphael.diffusion import (
+    DenoisingLoss,
+    ddim_sample,
+    encode_with_uncond,
+    make_sample_scheduler,
+    make_train_scheduler,
+)
+from raphael.losses import edge_loss
 from raphael.nn import build_model
 from raphael.nn.text_encoder import TextEncoding
 
@@ -69,6 +75,8 @@ class RaphaelModule(L.LightningModule):
             self.net.compile()
         self.train_scheduler = make_train_scheduler(self.diffusion_cfg, clip_sample=self.vae is None)
         self.sample_scheduler = make_sample_scheduler(self.train_scheduler)
+        loss_cfg = self.diffusion_cfg.get("loss") or {}
+        self.denoising_loss = DenoisingLoss(self.train_scheduler, **loss_cfg)
 
     # ----------------------------------------------------------------------------------- helpers
     def _frozen_to_device(self) -> None:
@@ -98,14 +106,9 @@ class RaphaelModule(L.LightningModule):
         keep = torch.rand(len(captions)) >= self.diffusion_cfg.cond_drop
         return [c if k else "" for c, k in zip(captions, keep.tolist())]
 
-    def target_for(self, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        if self.diffusion_cfg.prediction_type == "v_prediction":
-            return self.train_scheduler.get_velocity(x0, noise, t)
-        return noise
-
     # ----------------------------------------------------------------------------------- losses
-    def compute_losses(self, batch: dict, captions: list[str], t: torch.Tensor, noise: torch.Tensor) -> dict:
-        x0 = self.to_latent(batch["image"])
+    def compute_losses(self, batch: dict, captions: list[str], x0: torch.Tensor, t: torch.Tensor,
+                       noise: torch.Tensor) -> dict:
         xt = self.train_scheduler.add_noise(x0, noise, t)
         edge_target = batch["edge"]
         text = self.encode_text(captions)
@@ -114,7 +117,7 @@ class RaphaelModule(L.LightningModule):
 
             text = attach_emphasis(text, batch["text_emphasis"], captions, batch["caption"])
         out = self.net(xt, t, text, edge_size=tuple(edge_target.shape[-2:]))
-        losses = {"denoise": denoise_loss(out.sample, self.target_for(x0, noise, t), batch.get("loss_weight"))}
+        losses = {"denoise": self.denoising_loss(out.sample, x0, noise, t, batch.get("loss_weight"))}
         total = losses["denoise"]
         edge_cfg = self.model_cfg.edge
         edge_logits = [b.edge_logits for b in out.aux.blocks if b.edge_logits is not None]
@@ -138,10 +141,9 @@ class RaphaelModule(L.LightningModule):
 
     def _training_step(self, batch: dict) -> torch.Tensor:
         x = batch["image"]
-        t = torch.randint(0, self.train_scheduler.config.num_train_timesteps, (x.shape[0],), device=self.device)
-        noise_shape = (x.shape[0], self.net.in_channels, *self.latent_hw(x.shape[-2:]))
-        noise = torch.randn(noise_shape, device=self.device)
-        losses, _ = self.compute_losses(batch, self.drop_captions(batch["caption"]), t, noise)
+        x0 = self.to_latent(x)
+        t, noise = self.denoising_loss.draw(x0)
+        losses, _ = self.compute_losses(batch, self.drop_captions(batch["caption"]), x0, t, noise)
         self.last_losses = {k: v.detach() for k, v in losses.items()}  # read by callbacks.guards
         self.log_dict({f"train/{k}": v.detach() for k, v in losses.items() if k != "loss"}, prog_bar=False, batch_size=x.shape[0])
         self.log("train/loss", losses["loss"].detach(), prog_bar=True, batch_size=x.shape[0])
@@ -155,9 +157,9 @@ class RaphaelModule(L.LightningModule):
         steps = self.train_scheduler.config.num_train_timesteps
         t = torch.linspace(0, steps - 1, x.shape[0], device=self.device).long()
         gen = torch.Generator().manual_seed(batch_idx)
-        noise_shape = (x.shape[0], self.net.in_channels, *self.latent_hw(x.shape[-2:]))
-        noise = torch.randn(noise_shape, generator=gen).to(self.device)
-        losses, out = self.compute_losses(batch, batch["caption"], t, noise)
+        x0 = self.to_latent(x)
+        noise = torch.randn(x0.shape, generator=gen).to(self.device)
+        losses, out = self.compute_losses(batch, batch["caption"], x0, t, noise)
         self.log_dict({f"val/{k}": v for k, v in losses.items()}, batch_size=x.shape[0], sync_dist=True)
         return {"loss": losses["loss"], "aux": out.aux, "t": t}
 

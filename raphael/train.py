@@ -71,6 +71,13 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     # our own checkpoints hold the run config (DictConfig) in hparams: trusted, not weights-only
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
+    wanted = cfg.get("optimized_metric")
+    if wanted and wanted not in trainer.callback_metrics and not trainer.interrupted:
+        # a sweep needs its metric: a run that ended between validations gets one at its last step
+        trainer.validate(module, datamodule=datamodule, verbose=False)
+        if wanted not in trainer.callback_metrics:
+            raise ConfigError(f"optimized_metric={wanted!r} was not logged by validation (logged: "
+                              f"{sorted(trainer.callback_metrics)}); pick one of those.")
     return {k: float(v) for k, v in trainer.callback_metrics.items()}
 
 

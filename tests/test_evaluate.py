@@ -42,7 +42,8 @@ def test_evaluate_tiny_checkpoint_writes_every_key(tiny_module, tmp_path):
     assert len(on_disk["results"]) == 2
     for row in on_disk["results"]:
         assert {"guidance", "fid", "alignment", "alignment_regular", "alignment_holdout", "samples_per_s"} <= set(row)
-        assert set(row["alignment"]) == {"overall", "color", "shape", "size", "position", "fill", "objects"}
+        assert set(row["alignment"]) == {"overall", "color", "shape", "size", "position", "fill", "objects",
+                                         "count_right", "all_right", "clean", "lenient"}
         assert {"mean", "ci_low", "ci_high", "ci_half", "n", "std"} <= set(row["alignment"]["overall"])
         assert row["alignment"]["overall"]["n"] == 2 and row["alignment_holdout"]["overall"]["n"] == 1
         assert row["fid"] == row["fid"] and row["samples_per_s"] > 0  # not NaN

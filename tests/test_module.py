@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from raphael.losses import denoise_loss, edge_loss
+from raphael.losses import edge_loss
 
 
 def _batch(b: int = 4, size: int = 16) -> dict:
@@ -36,17 +36,10 @@ def test_edge_loss_averages_only_selected_samples():
     assert torch.allclose(mixed, first) and not torch.allclose(both, first)
 
 
-def test_denoise_loss_weighting():
-    pred, target = torch.zeros(1, 1, 2, 2), torch.tensor([[[[1.0, 1.0], [0.0, 0.0]]]])
-    assert denoise_loss(pred, target).item() == 0.5
-    weight = torch.tensor([[[[3.0, 3.0], [1.0, 1.0]]]])
-    assert abs(denoise_loss(pred, target, weight).item() - 0.75) < 1e-6
-
-
 def test_compute_losses_logs_every_term_and_backpropagates(tiny_module):
     batch = _batch()
     t = torch.tensor([10, 200, 600, 900])
-    losses, out = tiny_module.compute_losses(batch, batch["caption"], t, torch.randn(4, 3, 16, 16))
+    losses, out = tiny_module.compute_losses(batch, batch["caption"], batch["image"], t, torch.randn(4, 3, 16, 16))
     assert set(losses) == {"denoise", "edge", "balance_space", "balance_time", "loss"}
     assert out.sample.shape == (4, 3, 16, 16)
     losses["loss"].backward()
@@ -98,8 +91,8 @@ def test_latent_diffusion_through_a_local_autoencoder(tmp_path):
     module = RaphaelModule(cfg.model, cfg.text_encoder, cfg.diffusion, cfg.optim, cfg.vae, image_size=16)
     assert module.latent_hw((16, 16)) == (8, 8)
     batch = _batch()
-    losses, out = module.compute_losses(batch, batch["caption"], torch.tensor([10, 200, 600, 900]),
-                                        torch.randn(4, 4, 8, 8))
+    losses, out = module.compute_losses(batch, batch["caption"], module.to_latent(batch["image"]),
+                                        torch.tensor([10, 200, 600, 900]), torch.randn(4, 4, 8, 8))
     assert out.sample.shape == (4, 4, 8, 8) and torch.isfinite(losses["loss"])
     images = module.generate(["a red circle"], steps=2)
     assert images.shape == (1, 3, 16, 16)

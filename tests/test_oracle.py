@@ -61,3 +61,26 @@ def test_matching_is_order_free_and_counts_attributes():
     )
     d = alignment_details(image, wrong)
     assert d["color"] == 0.5 and abs(d["overall"] - 0.9) < 1e-9
+
+
+def test_the_headline_score_rejects_noise_grey_canvases_and_extra_objects():
+    """Issue 11: the earlier score read a noisy canvas as one full-image object and paid it ~0.17."""
+    from raphael.data.shapes import eval_prompts, render
+
+    prompts = eval_prompts(64, seed=0)
+    g = torch.Generator().manual_seed(0)
+    junk = {
+        "uniform noise": lambda: torch.rand(3, 32, 32, generator=g) * 2 - 1,
+        "grey noisy canvas": lambda: (0.5 + 0.3 * torch.randn(3, 32, 32, generator=g)).clamp(-1, 1),
+        "blank white": lambda: torch.ones(3, 32, 32),
+    }
+    for name, make in junk.items():
+        scores = [alignment_details(make(), meta) for _, meta in prompts]
+        assert np.mean([d["overall"] for d in scores]) == 0.0, name
+        assert np.mean([d["all_right"] for d in scores]) == 0.0, name
+    assert np.mean([alignment(render(meta["objects"]), meta) for _, meta in prompts]) == 1.0
+    # an object nobody asked for costs credit: one prompted object, two drawn
+    image, meta = make_sample(sample_seed(0, "train", 3), num_objects=(2, 2))
+    one = dict(meta, objects=meta["objects"][:1])
+    d = alignment_details(image, one)
+    assert d["overall"] == 0.5 and d["lenient"] == 1.0 and d["count_right"] == 0.0 and d["all_right"] == 0.0

@@ -95,7 +95,9 @@ def test_region_weight_is_1_plus_wl_inside_boxes_of_selected_samples_only():
 
 
 def test_region_weight_scales_boxes_from_the_rendered_size_and_feeds_the_denoise_loss():
-    from raphael.losses import denoise_loss
+    from diffusers import DDPMScheduler
+
+    from raphael.diffusion import DenoisingLoss
 
     metas = [{"width": 32, "height": 32, "objects": [{"bbox": [0, 0, 16, 16]}]}]
     w = region_loss_weight(metas, torch.tensor([True]), (16, 16), (4, 4), 0.5)
@@ -103,7 +105,8 @@ def test_region_weight_scales_boxes_from_the_rendered_size_and_feeds_the_denoise
     pred, target = torch.zeros(1, 3, 4, 4), torch.ones(1, 3, 4, 4)
     target[..., :2, :2] = 2.0
     expected = (1.5 * 4 * 4 + 12 * 1) / (1.5 * 4 + 12)  # weighted mean over positions (and channels)
-    assert abs(denoise_loss(pred, target, w).item() - expected) < 1e-6
+    loss = DenoisingLoss(DDPMScheduler(prediction_type="sample"))  # target x0, weight 1 for every t
+    assert abs(loss(pred, target, torch.zeros_like(target), torch.tensor([0]), w).item() - expected) < 1e-6
 
 
 def test_the_callback_selects_about_prob_of_the_samples_and_is_a_function_of_the_step():

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Path probe experiment (paper Sec. 3.1 / App. 7.5): train the shapes model (or take a checkpoint),
 # probe the shapes vocabulary and the paper's three word lists, write results.md.
-#   experiments/path_probe/run.sh                  # trains `experiment=raphael` at its default budget first
+#   experiments/path_probe/run.sh                  # trains `experiment=raphael` at BUDGET (default cpu) first
 #   experiments/path_probe/run.sh PATH/last.ckpt   # probes an existing checkpoint
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -11,7 +11,7 @@ export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 WANDB_MODE=offline OMP_NUM_THREAD
 CKPT=${1:-}
 if [ -z "$CKPT" ]; then
   RUN=outputs/train/path_probe_model
-  $PY -m raphael.train experiment=raphael seed=0 hydra.run.dir=$RUN
+  $PY -m raphael.train experiment=raphael budget="${BUDGET:-cpu}" seed=0 hydra.run.dir=$RUN
   CKPT=$RUN/checkpoints/last.ckpt
 fi
 for WORDS in shapes adjectives verbs coco; do

@@ -12,18 +12,27 @@ from PIL import Image
 from raphael.analysis.images import save_grid, to_uint8
 
 
+# oracle reading -> logged name (val/<name>, and val/<name>_holdout for the held-out compositions)
+SCORE_LOGS = {"overall": "alignment", "count_right": "count_right", "all_right": "all_right", "clean": "clean",
+              "lenient": "alignment_lenient"}
+
+
 def _loggers(trainer, kind: str):
     return [lg for lg in trainer.loggers if type(lg).__name__ == kind]
 
 
 class SampleGridCallback(L.Callback):
-    """After each validation: sample the first `num_prompts` validation captions with the (EMA) weights,
-    save `samples/step_XXXXXX.png`, log the grid to W&B with the prompts as captions, and score it with
-    the shapes oracle (`val/alignment`) when the batch carries shapes metadata. Also logs, for the first
+    """After each validation, with the (EMA) weights: when the data carries shapes metadata, sample
+    `score_prompts` fixed evaluation prompts and `holdout_prompts` held-out compositions (guidance
+    `diffusion.guidance`, `diffusion.sample_steps` DDIM steps) and log the oracle's reading (`val/alignment`,
+    `val/alignment_holdout`, count, all-right, clean share, the lenient score); save the first
+    `num_prompts` as `samples/step_XXXXXX.png` and log them to W&B with the prompts as captions. Also logs, for the first
     validation sample, the pooled token's attention map, the predicted edges and the target edges."""
 
-    def __init__(self, num_prompts: int = 16, seed: int = 0, guidance: float | None = None) -> None:
+    def __init__(self, num_prompts: int = 16, seed: int = 0, guidance: float | None = None,
+                 score_prompts: int = 64, holdout_prompts: int = 64) -> None:
         self.num_prompts = num_prompts
+        self.score_prompts, self.holdout_prompts = score_prompts, holdout_prompts
         self.seed = seed
         self.guidance = guidance
         self._batch: dict | None = None
@@ -52,24 +61,46 @@ class SampleGridCallback(L.Callback):
     def on_validation_epoch_end(self, trainer, pl_module) -> None:
         if self._batch is None or trainer.sanity_checking or not trainer.is_global_zero:
             return
-        captions = self._batch["caption"]
-        images = pl_module.generate(captions, guidance=self.guidance, seed=self.seed)
-        pixels = to_uint8(images)
         out_dir = Path(trainer.default_root_dir) / "samples"
         out_dir.mkdir(parents=True, exist_ok=True)
         step = trainer.global_step
-        path = save_grid(pixels, out_dir / f"step_{step:06d}.png")
         metas = self._batch["meta"]
-        if metas and all(isinstance(m, dict) and "objects" in m for m in metas):
-            from raphael.data.oracle import alignment
-
-            score = float(np.mean([alignment(img, meta) for img, meta in zip(pixels, metas)]))
-            pl_module.log("val/alignment", score, rank_zero_only=True)
+        if self.score_prompts and metas and all(isinstance(m, dict) and "objects" in m for m in metas):
+            captions, pixels = self._score(trainer, pl_module)
+        else:  # data without an oracle: the grid of the first validation captions, unscored
+            captions = self._batch["caption"]
+            pixels = to_uint8(pl_module.generate(captions, guidance=self.guidance, seed=self.seed))
+        path = save_grid(pixels, out_dir / f"step_{step:06d}.png")
         for wandb_logger in _loggers(trainer, "WandbLogger"):
             wandb_logger.log_image("samples", [Image.fromarray(p) for p in pixels], step=step, caption=captions)
             if self._example is not None:
                 self._log_example(wandb_logger, step)
         print(f"[samples] step {step}: {path}")
+
+    def _score(self, trainer, pl_module) -> tuple[list[str], np.ndarray]:
+        """Sample the fixed evaluation prompts (the training distribution) and the held-out compositions,
+        log the oracle's reading of each set, and return the first `num_prompts` for the grid."""
+        from raphael.data.oracle import alignment_details
+        from raphael.data.shapes import DEFAULT_HOLDOUT, eval_prompts
+
+        holdout = getattr(trainer.datamodule, "holdout_pairs", None)
+        holdout = DEFAULT_HOLDOUT if holdout is None else holdout
+        size = pl_module.image_size
+        sets = {"": eval_prompts(self.score_prompts, self.seed, holdout, image_size=size)}
+        if self.holdout_prompts and holdout:
+            sets["_holdout"] = eval_prompts(self.holdout_prompts, self.seed, holdout, holdout_only=True, image_size=size)
+        grid = None
+        for suffix, prompts in sets.items():
+            captions = [c for c, _ in prompts]
+            images = torch.cat([pl_module.generate(captions[i:i + 64], guidance=self.guidance, seed=self.seed + i)
+                                for i in range(0, len(captions), 64)])
+            pixels = to_uint8(images)
+            details = [alignment_details(img, meta) for img, (_, meta) in zip(pixels, prompts)]
+            for key, name in SCORE_LOGS.items():
+                pl_module.log(f"val/{name}{suffix}", float(np.mean([d[key] for d in details])), rank_zero_only=True)
+            if grid is None:
+                grid = (captions[: self.num_prompts], pixels[: self.num_prompts])
+        return grid
 
     def _log_example(self, wandb_logger, step: int) -> None:
         ex = self._example

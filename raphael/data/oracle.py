@@ -153,35 +153,59 @@ def match_objects(prompted: Sequence[dict], parsed: Sequence[dict]) -> list[tupl
     return [(int(r), int(c)) for r, c in zip(rows, cols)]
 
 
+def clean_fraction(image, max_distance: float = 60.0) -> float:
+    """Share of pixels within ``max_distance`` (RGB) of the background or of a palette colour.
+
+    A render is 1.0; pure noise or a grey, noisy background is far below: the gate that stops a
+    noisy canvas from being read as one full-image object (docs/evaluation.md)."""
+    rgb = to_uint8_hwc(image).astype(np.float32).reshape(-1, 1, 3)
+    references = np.concatenate([_BG[None], _PALETTE])[None]
+    return float((np.linalg.norm(rgb - references, axis=-1).min(axis=1) <= max_distance).mean())
+
+
+CLEAN_GATE = 0.9  # an image with fewer clean pixels than this scores 0
+
+
 def alignment_details(image, meta: dict, parsed: list[dict] | None = None) -> dict:
-    """Per-attribute fraction of prompted objects whose attribute is present in the image
-    (after optimal matching), ``overall`` (mean over all prompted attributes), ``objects``
-    (fraction of prompted objects with every attribute right), ``num_prompted``, ``num_parsed``."""
+    """The oracle's reading of ``image`` against the prompt in ``meta``.
+
+    ``overall`` (the headline): matched attributes / (5 x max(prompted, parsed objects)), so objects
+    nobody asked for cost credit, and 0 unless ``clean`` (the share of pixels near the background or a
+    palette colour) is at least CLEAN_GATE. Per attribute: matched hits / max(prompted, parsed), gated
+    the same way. ``lenient``: the earlier score (mean over prompted attributes, no count penalty, no
+    gate). ``objects``: share of prompted objects with every attribute right; ``count_right``: parsed
+    count == prompted count; ``all_right``: count right, clean and every attribute of every object
+    right. Also ``clean``, ``num_prompted``, ``num_parsed``."""
     prompted = meta["objects"]
     if parsed is None:
         parsed = parse(image)
+    clean = clean_fraction(image)
+    n, m = len(prompted), len(parsed)
     out: dict = {a: 0.0 for a in ATTRIBUTES}
-    n = len(prompted)
+    out.update(clean=clean, num_prompted=n, num_parsed=m, count_right=float(n == m))
     if n == 0:
-        out.update(
-            {a: 1.0 for a in ATTRIBUTES}, overall=1.0, objects=1.0, num_prompted=0, num_parsed=len(parsed)
-        )
+        score = float(m == 0 and clean >= CLEAN_GATE)
+        out.update({a: score for a in ATTRIBUTES}, overall=score, lenient=1.0, objects=1.0, all_right=score)
         return out
+    gate = float(clean >= CLEAN_GATE)
     perfect = 0
+    hits_per_attr = dict.fromkeys(ATTRIBUTES, 0)
     for i, j in match_objects(prompted, parsed):
         hits = [prompted[i][a] == parsed[j][a] for a in ATTRIBUTES]
         for a, hit in zip(ATTRIBUTES, hits):
-            out[a] += hit / n
+            hits_per_attr[a] += hit
         perfect += all(hits)
+    for a in ATTRIBUTES:
+        out[a] = gate * hits_per_attr[a] / max(n, m)
     out["overall"] = float(np.mean([out[a] for a in ATTRIBUTES]))
+    out["lenient"] = float(np.mean([hits_per_attr[a] / n for a in ATTRIBUTES]))
     out["objects"] = perfect / n
-    out["num_prompted"] = n
-    out["num_parsed"] = len(parsed)
+    out["all_right"] = gate * float(perfect == n == m)
     return out
 
 
 def alignment(image, meta: dict) -> float:
-    """Fraction of the prompted attributes (over all prompted objects) present, in [0, 1]."""
+    """The headline score in [0, 1]: ``alignment_details(...)["overall"]``."""
     return float(alignment_details(image, meta)["overall"])
 
 

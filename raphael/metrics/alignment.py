@@ -11,7 +11,7 @@ from scipy import stats
 from raphael.data.shapes import ATTRIBUTES
 
 # what alignment_details reports per image, in the order the tables show it
-SCORE_KEYS: tuple[str, ...] = ("overall", *ATTRIBUTES, "objects")
+SCORE_KEYS: tuple[str, ...] = ("overall", *ATTRIBUTES, "objects", "count_right", "all_right", "clean", "lenient")
 
 
 def mean_ci(values: Iterable[float], level: float = 0.95) -> dict:

@@ -58,6 +58,9 @@ class ModelConfig:
     in_channels: int = 3
     out_channels: int | None = None  # None: same as in_channels
     channels: int = 16
+    # space-to-depth stem: the U-Net runs on (H/p, W/p) with in_channels*p*p inputs, pixels restored by
+    # pixel-shuffle (simple diffusion, DiT); 1 = pixel resolution
+    patch_size: int = 1
     channel_mult: list[int] = field(default_factory=lambda: [1, 1, 2])
     num_res_blocks: int = 1
     transformer_depth: list[int] = field(default_factory=lambda: [0, 1, 1])
@@ -127,6 +130,8 @@ class ModelConfig:
                  f"one entry per level, i.e. a list of length len(channel_mult) = {len(self.channel_mult)}")
         if any(d < 0 for d in self.transformer_depth) or self.mid_transformer_depth < 0:
             fail("transformer_depth", self.transformer_depth, "non-negative depths")
+        if self.patch_size < 1:
+            fail("patch_size", self.patch_size, "an integer >= 1 (1 = no patchify)")
         if self.num_res_blocks < 1:
             fail("num_res_blocks", self.num_res_blocks, "an integer >= 1")
         if self.head_dim <= 0:
@@ -201,4 +206,4 @@ class ModelConfig:
     @property
     def size_multiple(self) -> int:
         """H and W must be divisible by this."""
-        return 2 ** (len(self.channel_mult) - 1)
+        return self.patch_size * 2 ** (len(self.channel_mult) - 1)

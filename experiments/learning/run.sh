@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Learning curve of the default experiment (experiment=space_moe): oracle alignment against CPU
+# core-seconds of training, BEFORE (the suite at BEFORE_REF, the last commit before issue 11) and AFTER
+# (this checkout), trained side by side in one run with one torch thread and no data worker each, so
+# one wall second of a run is one core-second. Each run stops after MINUTES minutes (Lightning
+# max_time) and keeps a checkpoint every EVERY minutes; every checkpoint is then evaluated by
+# raphael.evaluate on 64 training-distribution prompts + 64 held-out compositions (guidance 4.5,
+# 25 DDIM steps, fixed seeds). Then: python experiments/learning/report.py.
+#
+#   bash experiments/learning/run.sh                  # 20 + 20 core-minutes, about 45 min wall
+#   MINUTES=6 EVERY=2 bash experiments/learning/run.sh   # the short check after a change
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+HERE=experiments/learning
+PY=${PYTHON:-$PWD/.venv/bin/python}
+BEFORE_REF=${BEFORE_REF:-cd943be}
+MINUTES=${MINUTES:-20}
+EVERY=${EVERY:-4}
+TAG=${TAG:-${MINUTES}min}
+OUT=$PWD/outputs/learning/$TAG
+mkdir -p "$OUT"
+[ -d "$OUT/before-src" ] || git worktree add --detach "$OUT/before-src" "$BEFORE_REF"
+
+train() {  # $1 = before|after, $2 = source folder; extra args go to raphael.train
+  local name=$1 src=$2
+  shift 2
+  (cd "$src" && OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 "$PY" -m raphael.train experiment=space_moe seed=0 \
+    paths.data_dir="$PWD/data" hydra.run.dir="$OUT/$name" logger=csv \
+    data.num_workers=0 trainer.max_steps=1000000 "+trainer.max_time=00:00:$MINUTES:00" \
+    trainer.limit_val_batches=0 callbacks.model_checkpoint.monitor=null \
+    +callbacks.curve._target_=lightning.pytorch.callbacks.ModelCheckpoint \
+    +callbacks.curve.dirpath="$OUT/$name/curve" +callbacks.curve.save_top_k=-1 \
+    "+callbacks.curve.filename=step_{step:06d}" +callbacks.curve.auto_insert_metric_name=false \
+    +callbacks.curve.train_time_interval._target_=datetime.timedelta \
+    +callbacks.curve.train_time_interval.minutes="$EVERY" "$@" > "$OUT/$name.log" 2>&1)
+}
+
+# the shards once, before the clock of either run starts
+[ -f data/shapes/dataset.json ] || "$PY" -m raphael.data.shards make-shapes --out data/shapes --num 20000 --val 512
+train before "$OUT/before-src" &
+train after "$PWD" &
+wait
+
+mkdir -p "$HERE/results/$TAG"
+for name in before after; do
+  for ckpt in "$OUT/$name"/curve/step_*.ckpt "$OUT/$name/checkpoints/last.ckpt"; do
+    [ -f "$ckpt" ] || continue
+    json="$HERE/results/$TAG/${name}_$(basename "$ckpt" .ckpt).json"
+    [ -f "$json" ] && continue
+    start=$(stat -c %Y "$OUT/$name/.hydra/config.yaml")
+    echo "$name,$(basename "$ckpt" .ckpt),$(( $(stat -c %Y "$ckpt") - start ))" >> "$HERE/results/$TAG/core_seconds.csv"
+    "$PY" -m raphael.evaluate ckpt="$ckpt" "guidance=[4.5]" steps=25 num_prompts=64 num_holdout=64 \
+      fid.enabled=false batch_size=64 device=cpu label="$name" out_json="$json" \
+      hydra.run.dir="$OUT/eval/$name/$(basename "$ckpt" .ckpt)"
+  done
+done
+"$PY" "$HERE/report.py" --tag "$TAG"

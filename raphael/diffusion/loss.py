@@ -1,0 +1,74 @@
+"""The denoising loss as one object (EDM's `training/loss.py` manner): it owns the timestep draw, the
+noise, the forward process, the prediction target and the per-sample weighting, so each of these is a
+config value (`diffusion.prediction_type`, `diffusion.loss.*`) a sweep can vary.
+
+Weightings (per sample, on the MSE to the target; SNR(t) = alpha_bar / (1 - alpha_bar)):
+- `none`: 1 for every t.
+- `min_snr`: min-SNR-gamma (Hang et al. 2023), expressed for each target so that all three weigh the
+  implied x0 error by min(SNR, gamma): epsilon min(SNR, g) / SNR, v min(SNR, g) / (SNR + 1),
+  sample (x0) min(SNR, g).
+"""
+
+from __future__ import annotations
+
+import torch
+from diffusers import DDPMScheduler
+from torch import Tensor
+
+PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
+WEIGHTINGS = ("none", "min_snr")
+
+
+class DenoisingLoss:
+    """`draw(x0)` -> (t, noise); `loss(prediction, x0, noise, t, position_weight)` -> scalar."""
+
+    def __init__(self, scheduler: DDPMScheduler, weighting: str = "none", snr_gamma: float = 5.0):
+        if weighting not in WEIGHTINGS:
+            raise ValueError(f"diffusion.loss.weighting = {weighting!r} is not allowed: one of {list(WEIGHTINGS)}")
+        self.scheduler = scheduler
+        self.prediction_type = scheduler.config.prediction_type
+        if self.prediction_type not in PREDICTION_TYPES:
+            raise ValueError(f"diffusion.prediction_type = {self.prediction_type!r} is not allowed: "
+                             f"one of {list(PREDICTION_TYPES)}")
+        self.weighting, self.snr_gamma = weighting, float(snr_gamma)
+        alpha_bar = scheduler.alphas_cumprod.double()
+        self.snr = (alpha_bar / (1 - alpha_bar)).float()
+
+    @property
+    def num_timesteps(self) -> int:
+        return int(self.scheduler.config.num_train_timesteps)
+
+    def draw(self, x0: Tensor) -> tuple[Tensor, Tensor]:
+        """Uniform t and Gaussian noise shaped like x0, from torch's global RNG (the module seeds it per step)."""
+        t = torch.randint(0, self.num_timesteps, (x0.shape[0],), device=x0.device)
+        return t, torch.randn_like(x0)
+
+    def target(self, x0: Tensor, noise: Tensor, t: Tensor) -> Tensor:
+        if self.prediction_type == "v_prediction":
+            return self.scheduler.get_velocity(x0, noise, t)
+        if self.prediction_type == "sample":
+            return x0
+        return noise
+
+    def weight(self, t: Tensor) -> Tensor:
+        """Per-sample weights (B,)."""
+        if self.weighting == "none":
+            return torch.ones(t.shape, device=t.device)
+        snr = self.snr.to(t.device)[t]
+        clipped = snr.clamp(max=self.snr_gamma)
+        if self.prediction_type == "epsilon":
+            return clipped / snr
+        if self.prediction_type == "v_prediction":
+            return clipped / (snr + 1)
+        return clipped
+
+    def __call__(self, prediction: Tensor, x0: Tensor, noise: Tensor, t: Tensor,
+                 position_weight: Tensor | None = None) -> Tensor:
+        """Weighted MSE. `position_weight` (broadcastable to the input, e.g. ERNIE-ViLG 2.0's key-object
+        regions) reweights positions inside each sample and is normalised by its sum."""
+        err = (prediction.float() - self.target(x0, noise, t).float()) ** 2
+        per_sample = self.weight(t).view(-1, *([1] * (err.dim() - 1)))
+        if position_weight is None:
+            return (err * per_sample).mean()
+        position_weight = position_weight.expand_as(err)
+        return (err * per_sample * position_weight).sum() / position_weight.sum()
