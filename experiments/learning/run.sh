@@ -4,17 +4,17 @@
 # (this checkout), trained side by side in one run with one torch thread and no data worker each, so
 # one wall second of a run is one core-second. Each run stops after MINUTES minutes (Lightning
 # max_time) and keeps a checkpoint every EVERY minutes; every checkpoint is then evaluated by
-# raphael.evaluate on 64 training-distribution prompts + 64 held-out compositions (guidance 4.5,
-# 25 DDIM steps, fixed seeds). Then: python experiments/learning/report.py.
+# raphael.evaluate on 64 training-distribution prompts + 64 held-out compositions (guidance 4.5, as
+# issue 11 fixes, and 1.0, the default; 25 DDIM steps, fixed seeds). Then: python experiments/learning/report.py.
 #
-#   bash experiments/learning/run.sh                  # 20 + 20 core-minutes, about 45 min wall
+#   bash experiments/learning/run.sh                  # 16 + 16 core-minutes, about 30 min wall
 #   MINUTES=6 EVERY=2 bash experiments/learning/run.sh   # the short check after a change
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 HERE=experiments/learning
 PY=${PYTHON:-$PWD/.venv/bin/python}
 BEFORE_REF=${BEFORE_REF:-cd943be}
-MINUTES=${MINUTES:-20}
+MINUTES=${MINUTES:-16}
 EVERY=${EVERY:-4}
 TAG=${TAG:-${MINUTES}min}
 OUT=$PWD/outputs/learning/$TAG
@@ -49,7 +49,7 @@ for name in before after; do
     [ -f "$json" ] && continue
     start=$(stat -c %Y "$OUT/$name/.hydra/config.yaml")
     echo "$name,$(basename "$ckpt" .ckpt),$(( $(stat -c %Y "$ckpt") - start ))" >> "$HERE/results/$TAG/core_seconds.csv"
-    "$PY" -m raphael.evaluate ckpt="$ckpt" "guidance=[4.5]" steps=25 num_prompts=64 num_holdout=64 \
+    "$PY" -m raphael.evaluate ckpt="$ckpt" "guidance=[1.0,4.5]" steps=25 num_prompts=64 num_holdout=64 \
       fid.enabled=false batch_size=64 device=cpu label="$name" out_json="$json" \
       hydra.run.dir="$OUT/eval/$name/$(basename "$ckpt" .ckpt)"
   done

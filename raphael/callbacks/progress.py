@@ -1,0 +1,44 @@
+"""Plain progress lines for logs (SLURM, nohup, CI): the Rich bar draws nothing there."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import lightning as L
+
+
+def _clock(seconds: float) -> str:
+    m, s = divmod(int(seconds), 60)
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
+
+
+class LogLineProgress(L.Callback):
+    """Every `every_n_steps` steps one line: step/max, loss, images/s, elapsed, ETA. Only when stdout is
+    not a terminal (`always=True` prints there too)."""
+
+    def __init__(self, every_n_steps: int = 50, always: bool = False) -> None:
+        self.every_n_steps, self.always = every_n_steps, always
+        self._start = self._last = None
+        self._images = 0
+
+    def _active(self, trainer) -> bool:
+        return trainer.is_global_zero and (self.always or not sys.stdout.isatty())
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._start = self._last = time.perf_counter()
+        self._last_step = trainer.global_step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self._images += len(batch["caption"])
+        step = trainer.global_step
+        if not self._active(trainer) or step % self.every_n_steps or step == self._last_step:
+            return
+        now = time.perf_counter()
+        rate = self._images / (now - self._last)
+        per_step = (now - self._last) / (step - self._last_step)
+        eta = (trainer.max_steps - step) * per_step if trainer.max_steps > 0 else 0.0
+        loss = float(outputs["loss"]) if isinstance(outputs, dict) else float(outputs)
+        print(f"[train] step {step}/{trainer.max_steps} loss {loss:.4f} {rate:.0f} img/s "
+              f"{per_step:.3f} s/step elapsed {_clock(now - self._start)} eta {_clock(eta)}", flush=True)
+        self._last, self._last_step, self._images = now, step, 0
