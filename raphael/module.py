@@ -57,6 +57,7 @@ class RaphaelModule(L.LightningModule):
         super().__init__()
         self.save_hyperparameters()
         self.seed = seed
+        self.validated_at: int | None = None
         self.model_cfg = _as_config(model)
         self.diffusion_cfg = _as_config(diffusion)
         self.optim_cfg = _as_config(optim)
@@ -162,6 +163,9 @@ class RaphaelModule(L.LightningModule):
         losses, out = self.compute_losses(batch, batch["caption"], x0, t, noise)
         self.log_dict({f"val/{k}": v for k, v in losses.items()}, batch_size=x.shape[0], sync_dist=True)
         return {"loss": losses["loss"], "aux": out.aux, "t": t}
+
+    def on_validation_epoch_end(self) -> None:
+        self.validated_at = self.global_step  # raphael.train validates once more if training ended elsewhere
 
     def latent_hw(self, hw) -> tuple[int, int]:
         factor = 2 ** (len(self.vae.config.block_out_channels) - 1) if self.vae is not None else 1

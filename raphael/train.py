@@ -71,10 +71,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
     # our own checkpoints hold the run config (DictConfig) in hparams: trusted, not weights-only
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
-    wanted = cfg.get("optimized_metric")
-    if wanted and wanted not in trainer.callback_metrics and not trainer.interrupted:
-        # a sweep needs its metric: a run that ended between validations gets one at its last step
+    if not trainer.interrupted and trainer.limit_val_batches != 0 and module.validated_at != trainer.global_step:
+        # a run that ended between validations (trainer.max_time, budget=cpu) still reports its final
+        # state, with the EMA weights the last checkpoint holds; a sweep needs that metric
         trainer.validate(module, datamodule=datamodule, verbose=False)
+    wanted = cfg.get("optimized_metric")
+    if wanted and not trainer.interrupted:
         if wanted not in trainer.callback_metrics:
             raise ConfigError(f"optimized_metric={wanted!r} was not logged by validation (logged: "
                               f"{sorted(trainer.callback_metrics)}); pick one of those.")

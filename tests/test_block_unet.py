@@ -190,3 +190,18 @@ def test_validate_accepts_edges_and_disabled_moe():
         ModelConfig.from_any(dict(widht=3))
     with pytest.raises(ValueError, match="model.arch"):
         build_model(dict(arch="nope"), DY)
+
+
+def test_patch_stem_runs_the_unet_at_a_lower_resolution_and_restores_pixels():
+    torch.manual_seed(0)
+    net = build_model(tiny_cfg(patch_size=2), DY)
+    x, t = torch.randn(2, 3, 16, 8), torch.tensor([1, 999])
+    out = net(x, t, text(), edge_size=(16, 8))
+    assert out.sample.shape == x.shape
+    assert [b.hw for b in out.aux.blocks] == [(8, 4), (4, 2), (4, 2), (4, 2), (8, 4)]
+    assert all(b.edge_logits.shape == (2, 1, 16, 8) for b in out.aux.blocks)
+    assert net.size_multiple == 4
+    with pytest.raises(ValueError, match="patch_size"):
+        net(torch.randn(1, 3, 16, 6), t[:1], text(B=1))
+    with pytest.raises(ValueError, match="model.patch_size"):
+        ModelConfig.from_any(tiny_cfg(patch_size=0)).validate()

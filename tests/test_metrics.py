@@ -64,9 +64,8 @@ def test_mean_ci_matches_student_t():
 
 
 def test_aggregate_details_per_attribute():
-    from raphael.metrics.alignment import aggregate_details
-
     from raphael.metrics.alignment import SCORE_KEYS as keys
+    from raphael.metrics.alignment import aggregate_details
 
     details = [dict.fromkeys(keys, 1.0) | {"color": 0.0}, dict.fromkeys(keys, 0.5)]
     agg = aggregate_details(details)

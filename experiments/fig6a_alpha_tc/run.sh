@@ -3,6 +3,7 @@
 # {200, 500, 800, 1000} (paper's best: alpha 0.2, T_c 500), full RAPHAEL model, one axis at a time.
 # Each job trains, then evaluate_after evaluates it (JSON -> results/<budget>/{alpha,t_c}/). Then report.py.
 #
+#   BUDGET=cpu bash experiments/fig6a_alpha_tc/run.sh   # 2-core CPU: budget=cpu, 20 core-minutes a run (one thread)
 #   BUDGET=small SEEDS=0 bash experiments/fig6a_alpha_tc/run.sh     # 2-core CPU, one seed
 #   BUDGET=paper SEEDS=0,1 bash experiments/fig6a_alpha_tc/run.sh   # GPUs
 set -euo pipefail

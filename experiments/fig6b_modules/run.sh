@@ -4,6 +4,7 @@
 # seeds 0 and 1. One Hydra multirun: each job trains, then the evaluate_after callback evaluates its
 # last.ckpt and copies the JSON to experiments/fig6b_modules/results/. Then: python report.py.
 #
+#   BUDGET=cpu bash experiments/fig6b_modules/run.sh   # 2-core CPU: budget=cpu, 20 core-minutes a run (one thread)
 #   BUDGET=small bash experiments/fig6b_modules/run.sh   # 2-core CPU smoke scale: 40 steps of batch 16
 #   STEPS=700 BATCH=32 EMA=0.99 TAG=cpu700 EVAL=... bash experiments/fig6b_modules/run.sh   # the committed
 #       cpu700 results (exact command in README.md); sizes come from experiments/budgets.sh

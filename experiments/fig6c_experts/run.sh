@@ -3,6 +3,7 @@
 # full RAPHAEL model otherwise (paper: 6 experts, 24% slower than none). Each job trains, then
 # evaluate_after evaluates it (alignment, FID and samples/s) into results/<budget>/. Then report.py.
 #
+#   BUDGET=cpu bash experiments/fig6c_experts/run.sh   # 2-core CPU: budget=cpu, 20 core-minutes a run (one thread)
 #   BUDGET=small SEEDS=0 bash experiments/fig6c_experts/run.sh
 #   BUDGET=paper SEEDS=0,1 bash experiments/fig6c_experts/run.sh
 set -euo pipefail

@@ -28,24 +28,24 @@ def load(tag: str) -> list[dict]:
             seconds[f"{name}_{ckpt}"] = int(core_s)
     rows = []
     for path in sorted(folder.glob("*.json")):
-        result = json.loads(path.read_text())["results"][0]
         name, _, ckpt = path.stem.partition("_")
-        row = {"run": name, "checkpoint": ckpt, "core_s": seconds[path.stem]}
-        for split, key in (("val", "alignment_regular"), ("holdout", "alignment_holdout")):
-            for col in COLUMNS:
-                row[f"{split}/{col}"] = result[key][col]["mean"]
-            row[f"{split}/ci"] = result[key]["overall"]["ci_half"]
-        rows.append(row)
-    return sorted(rows, key=lambda r: (r["run"] != "before", r["core_s"]))
+        for result in json.loads(path.read_text())["results"]:
+            row = {"run": name, "checkpoint": ckpt, "core_s": seconds[path.stem], "guidance": result["guidance"]}
+            for split, key in (("val", "alignment_regular"), ("holdout", "alignment_holdout")):
+                for col in COLUMNS:
+                    row[f"{split}/{col}"] = result[key][col]["mean"]
+                row[f"{split}/ci"] = result[key]["overall"]["ci_half"]
+            rows.append(row)
+    return sorted(rows, key=lambda r: (r["guidance"], r["run"] != "before", r["core_s"]))
 
 
 def table(rows: list[dict]) -> str:
-    head = ["run", "checkpoint", "core-s", "alignment (64 val)", "held-out (64)", "count right", "all right",
+    head = ["guidance", "run", "checkpoint", "core-s", "alignment (64 val)", "held-out (64)", "count right", "all right",
             "clean", "lenient (old metric)"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in rows:
         lines.append(
-            f"| {r['run']} | {r['checkpoint']} | {r['core_s']} | {r['val/overall']:.3f} ± {r['val/ci']:.3f} | "
+            f"| {r['guidance']:g} | {r['run']} | {r['checkpoint']} | {r['core_s']} | {r['val/overall']:.3f} ± {r['val/ci']:.3f} | "
             f"{r['holdout/overall']:.3f} ± {r['holdout/ci']:.3f} | {r['val/count_right']:.2f} | "
             f"{r['val/all_right']:.2f} | {r['val/clean']:.2f} | {r['val/lenient']:.3f} |"
         )
@@ -55,9 +55,11 @@ def table(rows: list[dict]) -> str:
 def plot(rows: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
     for ax, split in zip(axes, ("val", "holdout")):
-        for run, style in (("before", "o--"), ("after", "s-")):
-            pts = [r for r in rows if r["run"] == run]
-            ax.plot([r["core_s"] for r in pts], [r[f"{split}/overall"] for r in pts], style, label=run)
+        for guidance in sorted({r["guidance"] for r in rows}):
+            for run, style in (("before", "o--"), ("after", "s-")):
+                pts = [r for r in rows if r["run"] == run and r["guidance"] == guidance]
+                ax.plot([r["core_s"] for r in pts], [r[f"{split}/overall"] for r in pts], style,
+                        label=f"{run}, guidance {guidance:g}")
         ax.set_xlabel("CPU core-seconds of training")
         ax.set_title("64 validation prompts" if split == "val" else "64 held-out compositions")
         ax.grid(alpha=0.3)

@@ -21,16 +21,17 @@ OUT=$PWD/outputs/learning/$TAG
 mkdir -p "$OUT"
 [ -d "$OUT/before-src" ] || git worktree add --detach "$OUT/before-src" "$BEFORE_REF"
 
+ROOT=$PWD
 train() {  # $1 = before|after, $2 = source folder; extra args go to raphael.train
   local name=$1 src=$2
   shift 2
   (cd "$src" && OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 "$PY" -m raphael.train experiment=space_moe seed=0 \
-    paths.data_dir="$PWD/data" hydra.run.dir="$OUT/$name" logger=csv \
+    paths.data_dir="$ROOT/data" hydra.run.dir="$OUT/$name" logger=csv \
     data.num_workers=0 trainer.max_steps=1000000 "+trainer.max_time=00:00:$MINUTES:00" \
     trainer.limit_val_batches=0 callbacks.model_checkpoint.monitor=null \
     +callbacks.curve._target_=lightning.pytorch.callbacks.ModelCheckpoint \
     +callbacks.curve.dirpath="$OUT/$name/curve" +callbacks.curve.save_top_k=-1 \
-    "+callbacks.curve.filename=step_{step:06d}" +callbacks.curve.auto_insert_metric_name=false \
+    "+callbacks.curve.filename='step_{step:06d}'" +callbacks.curve.auto_insert_metric_name=false \
     +callbacks.curve.train_time_interval._target_=datetime.timedelta \
     +callbacks.curve.train_time_interval.minutes="$EVERY" "$@" > "$OUT/$name.log" 2>&1)
 }

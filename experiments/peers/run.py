@@ -1,6 +1,7 @@
 """Peer designs under the same harness (issue 8): train + evaluate every design, one job at a time.
 
     /work/main/.venv/bin/python experiments/peers/run.py --steps 100 --extra 100 --batch 32 --seeds 0
+    .venv/bin/python experiments/peers/run.py --budget cpu --seeds 0 1 2   # every design at budget=cpu
 
 Per seed, with S = --steps and M = --extra (every design sees (S + M) * batch samples):
   base              experiment=baseline, S steps (the trunk eDiff-I branches from)
@@ -36,10 +37,14 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "WANDB_MODE
        "WANDB_SILENT": "true", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
-def common(steps: int, batch: int, seed: int, run_dir: Path) -> list[str]:
-    return [f"seed={seed}", f"data.seed={seed}", f"trainer.max_steps={steps}", f"trainer.val_check_interval={steps}",
-            "trainer.limit_val_batches=4", "trainer.log_every_n_steps=10", f"data.batch_size={batch}",
-            "data.num_workers=1", "optim.warmup_steps=20", "optim.ema_decay=0.95",
+def common(steps: int, batch: int, seed: int, run_dir: Path, budget: str | None = None) -> list[str]:
+    if budget:  # the budget's optimiser, EMA, batch and time limit (each run stops at its max_time too)
+        recipe = [f"budget={budget}"]
+    else:
+        recipe = [f"data.batch_size={batch}", "optim.warmup_steps=20", "optim.ema_decay=0.95"]
+    return [f"seed={seed}", f"data.seed={seed}", *recipe, f"trainer.max_steps={steps}",
+            f"trainer.val_check_interval={steps}", "trainer.limit_val_batches=4", "trainer.log_every_n_steps=10",
+            "data.num_workers=0",
             "~callbacks.samples", "~callbacks.routing", "~callbacks.progress_bar", "~logger.wandb",
             f"hydra.run.dir={run_dir}"]
 
@@ -70,7 +75,8 @@ def train(name: str, experiment: str, steps: int, args, seed: int, extra: list[s
     if result.is_file() and ckpt.is_file():
         print(f"[peers] {name} seed {seed}: done already", flush=True)
         return ckpt
-    cmd = [PY, "-m", "raphael.train", f"experiment={experiment}", *common(steps, args.batch, seed, run_dir), *extra]
+    cmd = [PY, "-m", "raphael.train", f"experiment={experiment}", *common(steps, args.batch, seed, run_dir, args.budget),
+           *extra]
     print(f"[peers] train {name} seed {seed}: {' '.join(cmd[2:])}", flush=True)
     wall = run(cmd, HERE / "logs" / f"{name}_s{seed}.train.log")
     import torch
@@ -113,6 +119,7 @@ def main() -> None:
     p.add_argument("--num-prompts", type=int, default=32)
     p.add_argument("--num-holdout", type=int, default=16)
     p.add_argument("--no-eval", action="store_true")
+    p.add_argument("--budget", default=None, help="a conf/budget name (cpu): its recipe and time limit per run")
     args = p.parse_args()
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "logs").mkdir(exist_ok=True)

@@ -6,6 +6,7 @@ import sys
 import time
 
 import lightning as L
+from lightning.pytorch.callbacks import Timer
 
 
 def _clock(seconds: float) -> str:
@@ -37,7 +38,10 @@ class LogLineProgress(L.Callback):
         now = time.perf_counter()
         rate = self._images / (now - self._last)
         per_step = (now - self._last) / (step - self._last_step)
-        eta = (trainer.max_steps - step) * per_step if trainer.max_steps > 0 else 0.0
+        eta = (trainer.max_steps - step) * per_step if trainer.max_steps > 0 else float("inf")
+        timer = next((c for c in trainer.callbacks if isinstance(c, Timer)), None)  # trainer.max_time
+        if timer is not None and timer.time_remaining() is not None:
+            eta = min(eta, timer.time_remaining())
         loss = float(outputs["loss"]) if isinstance(outputs, dict) else float(outputs)
         print(f"[train] step {step}/{trainer.max_steps} loss {loss:.4f} {rate:.0f} img/s "
               f"{per_step:.3f} s/step elapsed {_clock(now - self._start)} eta {_clock(eta)}", flush=True)

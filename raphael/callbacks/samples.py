@@ -11,7 +11,6 @@ from PIL import Image
 
 from raphael.analysis.images import save_grid, to_uint8
 
-
 # oracle reading -> logged name (val/<name>, and val/<name>_holdout for the held-out compositions)
 SCORE_LOGS = {"overall": "alignment", "count_right": "count_right", "all_right": "all_right", "clean": "clean",
               "lenient": "alignment_lenient"}
