@@ -206,8 +206,8 @@ def test_hydra_configs_instantiate(tmp_path):
         cfg = compose("train", overrides=[f"paths.data_dir={tmp_path}"])
         wds_cfg = compose("train", overrides=["data=wds", f"data.urls={tmp_path}/x-*.tar"])
     dm = instantiate(cfg.data)
-    assert isinstance(dm, ShardDataModule) and dm.urls == f"{tmp_path}/shapes/train-{{000000..000019}}.tar"
-    assert dm.generate["num"] == 20000 and dm.holdout_pairs == shapes.DEFAULT_HOLDOUT
+    assert isinstance(dm, ShardDataModule) and dm.urls == f"{tmp_path}/shapes/train-{{000000..000007}}.tar"
+    assert dm.generate["num"] == 8000 and dm.holdout_pairs == shapes.DEFAULT_HOLDOUT
     dm = instantiate(wds_cfg.data)
     assert dm.generate is None and dm.buckets
     with pytest.raises(FileNotFoundError, match="x-\\*.tar"):
