@@ -8,7 +8,7 @@
 # issue 11 fixes, and 1.0, the default; 25 DDIM steps, fixed seeds). Then: python experiments/learning/report.py.
 #
 #   bash experiments/learning/run.sh                  # 16 + 16 core-minutes, about 30 min wall
-#   MINUTES=6 EVERY=2 bash experiments/learning/run.sh   # the short check after a change
+#   MINUTES=06 EVERY=2 bash experiments/learning/run.sh  # the short check after a change (two digits)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 HERE=experiments/learning

@@ -4,12 +4,13 @@
 # diffusion.prediction_type = sample (x0), v_prediction, epsilon, all with min-SNR-5 weighting.
 # evaluate_after scores each run on 64 + 64 held-out prompts at guidance 1.0 and 4.5. Then report.py.
 #
-#   bash experiments/recipe_sweep/run.sh          # 3 x 6 core-minutes, about 20 minutes wall
+#   bash experiments/recipe_sweep/run.sh            # 3 x 6 core-minutes, about 25 minutes wall
+#   MINUTES=04 bash experiments/recipe_sweep/run.sh  # the committed 4-minute sweep
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 HERE=experiments/recipe_sweep
 PY=${PYTHON:-.venv/bin/python}
-MINUTES=${MINUTES:-6}
+MINUTES=${MINUTES:-06}   # two digits: trainer.max_time is DD:HH:MM:SS
 export OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 WANDB_MODE=offline HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1
 mkdir -p "$HERE/results"
 "$PY" -m raphael.train -m experiment=space_moe budget=cpu seed=0 logger=csv task_name=recipe_sweep \
