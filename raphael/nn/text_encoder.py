@@ -7,6 +7,7 @@ from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
+from torch.nn.utils.rnn import pad_sequence
 
 
 class TextEncoding(NamedTuple):
@@ -134,14 +135,10 @@ class FrozenTextEncoder(nn.Module):
 
     def _assemble(self, rows: list[tuple[Tensor, Tensor]]) -> TextEncoding:
         """Right-padded batch from per-caption (states, ids) of the real tokens."""
-        lengths = torch.tensor([ids.shape[0] for _, ids in rows], device=self.device)
-        B, L = len(rows), int(lengths.max())
-        states = torch.zeros(B, L, self.dim, device=self.device)
-        ids = torch.zeros(B, L, dtype=torch.long, device=self.device)
-        for i, (s, t) in enumerate(rows):
-            states[i, : t.shape[0]] = s
-            ids[i, : t.shape[0]] = t
-        mask = torch.arange(L, device=self.device)[None] < lengths[:, None]
+        states = pad_sequence([s for s, _ in rows], batch_first=True)
+        ids = pad_sequence([t for _, t in rows], batch_first=True)
+        lengths = torch.tensor([t.shape[0] for _, t in rows], device=ids.device)
+        mask = torch.arange(ids.shape[1], device=ids.device)[None] < lengths[:, None]
         return TextEncoding(states, mask, self._pooled_index(mask), ids)
 
     def _pooled_index(self, mask: Tensor) -> Tensor:
