@@ -20,6 +20,7 @@ from raphael.diffusion import (
     make_train_scheduler,
 )
 from raphael.losses import edge_loss
+from raphael.lr_schedule import BudgetLR, BudgetSchedule, trainer_progress
 from raphael.nn import build_model
 from raphael.nn.text_encoder import TextEncoding
 
@@ -208,6 +209,11 @@ class RaphaelModule(L.LightningModule):
         optimizer = hydra.utils.instantiate(self.optim_cfg.optimizer)(
             [p for p in self.net.parameters() if p.requires_grad]
         )
-        warmup = max(1, int(self.optim_cfg.warmup_steps))
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: min(1.0, (step + 1) / warmup))
+        multiplier = BudgetSchedule(
+            self.optim_cfg.warmup_steps,
+            decay=self.optim_cfg.get("decay", "none"),
+            floor=self.optim_cfg.get("decay_floor", 0.0),
+        )
+        progress = trainer_progress(self.trainer) if self._trainer is not None else None
+        schedule = BudgetLR(optimizer, multiplier, progress)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
