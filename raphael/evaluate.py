@@ -14,24 +14,23 @@ import time
 from pathlib import Path
 
 import hydra
+import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from raphael.analysis.images import save_grid, to_uint8
-from raphael.config import ConfigError, user_errors, validate_guidance
+from raphael.config import ConfigError, check_int, user_errors, validate_guidance
 
 
 def validate_eval_config(cfg: DictConfig) -> None:
     validate_guidance("guidance", cfg.guidance)
     if not (OmegaConf.is_list(cfg.guidance) or isinstance(cfg.guidance, list | tuple)) or len(cfg.guidance) == 0:
         raise ConfigError(f"guidance={cfg.guidance!r} is not valid: give a non-empty list, e.g. guidance=[1.5,4.5].")
-    for field in ("steps", "batch_size"):
-        if int(cfg[field]) <= 0:
-            raise ConfigError(f"{field}={cfg[field]!r} is not valid: must be a positive integer.")
-    for field in ("num_prompts", "num_holdout"):
-        if int(cfg[field]) < 0:
-            raise ConfigError(f"{field}={cfg[field]!r} is not valid: must be >= 0.")
+    for field in ("steps", "batch_size", "grid_size"):
+        check_int(field, cfg[field], low=1)
+    for field in ("num_prompts", "num_holdout", "seed", "prompt_seed"):
+        check_int(field, cfg[field], low=0)
     if int(cfg.num_prompts) + int(cfg.num_holdout) == 0:
         raise ConfigError("num_prompts=0 and num_holdout=0: nothing to evaluate; set num_prompts to e.g. 64.")
     if cfg.fid.enabled and cfg.fid.feature not in ("shapes_cnn", "inception"):
@@ -168,10 +167,9 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, module=None, log=print) ->
             "generate_seconds": gen_seconds,
         }
         results.append(row)
-        import numpy as np
-
         grid = np.concatenate(pixels_all)[: int(cfg.grid_size)]
-        grids[str(w)] = str(save_grid(grid, output_dir / "grids" / f"guidance_{w:g}.png"))
+        grid_captions = [caption for _, caption, _ in prompts[: len(grid)]]
+        grids[str(w)] = str(save_grid(grid, output_dir / "grids" / f"guidance_{w:g}.png", captions=grid_captions))
         fid_text = "n/a" if row["fid"] is None else f"{row['fid']:.2f}"
         a = row["alignment"]["overall"]
         hold = row["alignment_holdout"]["overall"]["mean"] if row["alignment_holdout"] else float("nan")

@@ -24,7 +24,7 @@ from raphael.analysis import plots
 from raphael.analysis.paths import MODES, SUBWORDS, collect_paths, make_prompts, read_list, space_layer_names
 from raphael.analysis.probe import probe_paths
 from raphael.checkpoints import load_module
-from raphael.config import ConfigError, user_errors
+from raphael.config import ConfigError, check_int, user_errors
 
 
 def validate_probe_config(cfg: DictConfig) -> None:
@@ -32,10 +32,8 @@ def validate_probe_config(cfg: DictConfig) -> None:
         raise ConfigError(f"mode={cfg.mode!r} is not valid: allowed {list(MODES)}.")
     if cfg.subwords not in SUBWORDS:
         raise ConfigError(f"subwords={cfg.subwords!r} is not valid: allowed {list(SUBWORDS)}.")
-    if int(cfg.folds) < 2:
-        raise ConfigError(f"folds={cfg.folds} is not valid: cross-validation needs at least 2 (the paper: 5).")
-    if int(cfg.steps) < 1:
-        raise ConfigError(f"steps={cfg.steps} is not valid: at least one DDIM step (e.g. 3).")
+    check_int("folds", cfg.folds, low=2, allowed="cross-validation needs at least 2 folds (the paper: 5)")
+    check_int("steps", cfg.steps, low=1, allowed="at least one DDIM step (e.g. 3)")
     if not cfg.words.get("groups"):
         raise ConfigError("words.groups is empty: pick words=adjectives|verbs|coco|shapes or give groups "
                           "of {words: FILE, templates: FILE}.")

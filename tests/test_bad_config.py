@@ -47,7 +47,79 @@ CASES = {
     "snr_gamma_text": (["diffusion.loss.snr_gamma=abc"], ["diffusion.loss.snr_gamma", "> 0"]),
     "text_cache_negative": (["text_encoder.cache_size=-1"], ["text_encoder.cache_size", ">= 0"]),
     "patch_size_zero": (["model.patch_size=0"], ["model.patch_size", ">= 1"]),
+    "seed_text": (["seed=abc"], ["seed", "'abc'"]),
+    "lr_negative": (["optim.optimizer.lr=-1"], ["optim.optimizer.lr", "> 0"]),
+    "image_size_not_a_multiple": (["data.image_size=15"], ["data.image_size", "multiple"]),
+    "ema_decay_above_one": (["optim.ema_decay=1.5"], ["optim.ema_decay", "[0, 1)"]),
 }
+
+
+# Checked in-process by validate_config (the same call raphael.train makes before any work): the field, the
+# value and what is allowed. A few go end to end through the CLI above (exit 2, no checkpoint).
+VALUES = {
+    "seed=abc": ["seed", "'abc'", "non-negative integer"],
+    "optim.optimizer.lr=-1": ["optim.optimizer.lr", "-1", "> 0"],
+    "optim.warmup_steps=-10": ["optim.warmup_steps", "-10", ">= 0"],
+    "optim.ema_decay=1.5": ["optim.ema_decay", "1.5", "[0, 1)"],
+    "optim.decay=step": ["optim.decay", "linear"],
+    "optim.decay_floor=2": ["optim.decay_floor", "[0, 1]"],
+    "trainer.gradient_clip_val=-1": ["trainer.gradient_clip_val", "-1", ">= 0"],
+    "trainer.max_steps=0": ["trainer.max_steps", "-1 for no step limit"],
+    "trainer.max_steps=abc": ["trainer.max_steps", "'abc'"],
+    "trainer.log_every_n_steps=0": ["trainer.log_every_n_steps", ">= 1"],
+    "data.image_size=0": ["data.image_size", "positive integer"],
+    "data.image_size=15": ["data.image_size", "15", "multiple of 2"],
+    "data.batch_size=0": ["data.batch_size", ">= 1"],
+    "data.num_workers=-1": ["data.num_workers", ">= 0"],
+    "diffusion.guidance=[]": ["diffusion.guidance", "at least one"],
+    "diffusion.guidance=[abc]": ["diffusion.guidance", "'abc'"],
+    "diffusion.sample_steps=0": ["diffusion.sample_steps", ">= 1"],
+    "diffusion.num_train_timesteps=500": ["model.num_train_timesteps", "diffusion.num_train_timesteps = 500"],
+    "model.head_dim=64": ["model.head_dim", "narrowest transformer width"],
+    "model.space_moe.alpha=abc": ["model.space_moe.alpha", "'abc'", "float"],
+}
+
+
+@pytest.mark.parametrize("override", sorted(VALUES))
+def test_bad_value_is_named_before_work(override):
+    from conftest import compose_train
+
+    from raphael.config import ConfigError, validate_config
+
+    cfg = compose_train(override)
+    with pytest.raises(ConfigError) as err:
+        validate_config(cfg)
+    for word in VALUES[override]:
+        assert word in str(err.value), (word, str(err.value))
+
+
+def test_image_size_must_fit_the_default_unet():
+    from conftest import compose_train
+
+    from raphael.config import ConfigError, validate_config
+
+    with pytest.raises(ConfigError, match=r"data.image_size=30 is not valid: a multiple of 4"):
+        validate_config(compose_train("data.image_size=30", tiny=False))
+
+
+def test_matching_timesteps_are_accepted():
+    from conftest import compose_train
+
+    from raphael.config import validate_config
+
+    validate_config(compose_train("diffusion.num_train_timesteps=500", "model.num_train_timesteps=500"))
+
+
+def test_text_encoder_folder_without_tokenizer_names_what_it_lacks(tmp_path):
+    from conftest import compose_train
+
+    from raphael.config import ConfigError, validate_config
+
+    (tmp_path / "config.json").write_text("{}")
+    cfg = compose_train(f"text_encoder.path={tmp_path}")
+    with pytest.raises(ConfigError, match="lacks tokenizer files") as err:
+        validate_config(cfg)
+    assert str(tmp_path) in str(err.value) and "text_encoder.path" in str(err.value)
 
 
 def test_unknown_experiment_lists_the_allowed_names(tmp_path):
@@ -57,7 +129,7 @@ def test_unknown_experiment_lists_the_allowed_names(tmp_path):
 
 
 # each case is one interpreter start + torch import (~5-10 s on a busy 2-core box): three stay in `make test`
-FAST = {"alpha_zero", "data_urls_match_nothing", "output_dir_unwritable", "snr_gamma_text"}
+FAST = {"alpha_zero", "data_urls_match_nothing", "output_dir_unwritable", "snr_gamma_text", "seed_text"}
 
 
 @pytest.mark.parametrize("name", [n if n in FAST else pytest.param(n, marks=pytest.mark.slow) for n in sorted(CASES)])
@@ -117,4 +189,29 @@ def test_raphael_sample_refuses_a_checkpoint_of_another_model_config(tiny_module
     proc = run([sys.executable, "-m", "raphael.sample", f"ckpt={ckpt}", "+model.space_moe.num_experts=3",
                 f"hydra.run.dir={tmp_path}/sample", "num=1", "steps=1"])
     assert_clean_error(proc, "model.space_moe.num_experts", "different model config")
+    assert proc.returncode == 2
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--image-size", "8"], ["8x8 cannot hold 3 objects", "16x16"]),
+    (["--num", "0"], ["--num 0", ">= 1"]),
+])
+def test_make_shapes_refuses_what_it_cannot_write(tmp_path, capsys, argv, words):
+    from raphael.data.shards import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["make-shapes", "--out", str(tmp_path / "out"), "--quiet", *argv])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert all(w in err for w in words), err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("override, words", [("num=0", ["num=0", ">= 1"]), ("steps=0", ["steps=0", ">= 1"])])
+def test_raphael_sample_refuses_nothing_to_draw(tiny_module, tmp_path, override, words):
+    from train_harness import run
+
+    ckpt = _save_ckpt(tiny_module, tmp_path / "model.ckpt")
+    proc = run([sys.executable, "-m", "raphael.sample", f"ckpt={ckpt}", f"hydra.run.dir={tmp_path}/sample", override])
+    assert_clean_error(proc, *words)
     assert proc.returncode == 2

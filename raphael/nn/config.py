@@ -145,6 +145,9 @@ class ModelConfig:
         depths = [*self.transformer_depth, self.mid_transformer_depth]
         for mult, depth in zip([*self.channel_mult, self.channel_mult[-1]], depths):
             width = self.channels * mult
+            if depth and self.head_dim > width:
+                fail("head_dim", self.head_dim,
+                     f"at most the narrowest transformer width ({width} = channels * {mult})")
             heads = max(1, width // self.head_dim)
             if depth and width % heads:
                 fail("head_dim", self.head_dim,
