@@ -85,3 +85,57 @@ def test_training_over_bad_shards_reports_skips_at_epoch_end(battery, caplog, tm
     assert report.used_total == 10 and report.skipped_total > 0
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("data: epoch")]
     assert lines and "skipped" in lines[0]
+
+
+def test_skip_messages_name_the_shard_and_the_sample(tmp_path, caplog):
+    import io
+    import tarfile
+
+    from bad_shards import good, png, rgb, write_tar
+
+    write_tar(tmp_path / "a.tar", [good("ok0", 0), {"__key__": "bad_json", "png": png(rgb(1)), "txt": b"x",
+                                                     "json": b"{not json"},
+                                   {"__key__": "not_utf8", "png": png(rgb(2)), "txt": b"\xff\xfe caption"},
+                                   good("ok1", 3)])
+    with tarfile.open(tmp_path / "b.tar", "w") as tar:  # one key twice in a tar
+        for name, data in [("twice.png", png(rgb(4))), ("twice.txt", b"one"), ("twice.png", png(rgb(5)))]:
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    with caplog.at_level(logging.WARNING):
+        for url in ("a", "b"):
+            list(datamodule(str(tmp_path / f"{url}.tar"), batch_size=1).val_dataloader())
+    messages = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    for key, shard in (("bad_json", "a.tar"), ("not_utf8", "a.tar")):
+        assert any(f"sample '{key}'" in m and shard in m for m in messages), messages
+    assert any("b.tar" in m and "twice" in m for m in messages), messages
+
+
+def test_shards_that_are_all_bad_stop_with_a_clear_error(tmp_path):
+    from raphael.errors import DataError
+
+    for i in range(3):
+        (tmp_path / f"junk-{i}.tar").write_bytes(b"not a tar file at all " * 100)
+    dm = datamodule(str(tmp_path / "junk-{0..2}.tar"), max_bad_in_a_row=50)
+    with pytest.raises(DataError, match="50 bad samples in a row") as err:
+        next(iter(dm.train_dataloader()))
+    assert "junk-" in str(err.value) and "data.urls" in str(err.value)
+
+
+def test_a_bad_sample_met_again_counts_once_and_its_shard_is_named(battery):
+    from types import SimpleNamespace
+
+    from raphael.callbacks.data_report import DataReport
+
+    report = DataReport()
+    batch = {"caption": ["a"], "bad": ["s0.tar#k1", "s0.tar#k2"]}
+    report.on_train_batch_end(None, None, None, batch, 0)
+    report.on_train_batch_end(None, None, None, {"caption": ["b"], "bad": ["s0.tar#k1"]}, 1)
+    assert report.skipped == 2 and report.shard_meets["s0.tar"] == 3
+    state = report.state_dict()
+    resumed = DataReport()
+    resumed.load_state_dict(state)
+    assert (resumed.used, resumed.skipped, resumed.shard_meets) == (2, 2, report.shard_meets)
+    trainer = SimpleNamespace(current_epoch=0, global_step=2, loggers=[])
+    resumed.report(trainer)
+    assert resumed.used_total == 2 and resumed.skipped_total == 2

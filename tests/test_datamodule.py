@@ -169,7 +169,7 @@ def test_bad_samples_are_skipped_counted_and_logged(tmp_path, caplog):
     assert sorted(keys) == sorted(valid)
     skipped = sum(int(b["skipped"]) for b in batches)
     assert skipped >= 6  # no caption, undecodable, zero-size, no image, truncated shard, random bytes
-    assert "skipped a bad sample" in caplog.text
+    assert "data: skipped sample '000000100' of shard" in caplog.text
     for batch in batches:
         _check_batch(batch)
         assert batch["edge"].sum() > 0  # no edge.png in these shards: Canny computed on the fly

@@ -1,20 +1,19 @@
 """``ShardDataModule``: WebDataset shards -> batches of docs/interfaces.md.
 
-Training: ResampledShards (each worker and rank draws shards with its own seeded RNG) ->
-tar -> seeded shuffle buffer -> robust decode -> fixed size or aspect buckets -> batch.
+Training: raphael.data.stepstream (resampled shards seeded per segment -> tar -> shuffle buffer ->
+robust decode -> fixed size or aspect buckets -> batch; the batch of step s is a function of the seed).
 Validation: the val shards in order, split by node and worker, no shuffle, partial last batch.
 Bad data (truncated or non-tar shards, undecodable images, missing captions, zero-size images)
-is skipped by a counting WebDataset handler; ``batch["skipped"]`` says how many bad items this
-worker skipped since its previous batch. Grayscale, palette and RGBA images are converted.
+is skipped by a counting WebDataset handler whose warning names the shard and the sample;
+``batch["skipped"]`` / ``batch["bad"]`` say how many (and which) bad items this worker skipped since its
+previous batch; `max_bad_in_a_row` bad items without a batch stop the run with a DataError. Grayscale, palette and RGBA images are converted.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import math
-import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import lightning as L
@@ -35,49 +34,97 @@ from raphael.data.shards import (
     is_local,
     write_shapes_shards,
 )
+from raphael.errors import DataError
 
 log = logging.getLogger(__name__)
 
 
-class SkipCounter:
-    """WebDataset handler: log and count a bad sample or shard, then continue."""
+class BadSample(ValueError):
+    """A sample that cannot be used, with the shard and the key it came from."""
 
-    def __init__(self) -> None:
+    def __init__(self, shard: str | None, key: str | None, reason: str) -> None:
+        super().__init__(reason)
+        self.shard, self.key = shard, key
+
+
+def _shard_of(exn: Exception) -> str | None:
+    """WebDataset appends the shard URL to a tar-level error's args (or None when it does not know it)."""
+    names = [a for a in getattr(exn, "args", ())[1:] if isinstance(a, str)]
+    return names[-1] if names else None
+
+
+class SkipCounter:
+    """WebDataset handler: log and count a bad sample or shard (naming both), then continue; give up with a
+    DataError after `max_in_a_row` bad items without one good batch (every shard bad: no progress)."""
+
+    def __init__(self, max_in_a_row: int = 1000) -> None:
         self.count = 0
         self.total = 0
+        self.in_a_row = 0
+        self.max_in_a_row = max_in_a_row
+        self.shard: str | None = None  # the shard being read (set by `reading`): tar-level errors may not say
+        self.bad: list[str] = []       # "shard#key" of each bad item since the last batch
+
+    def reading(self, source: dict) -> dict:
+        """Pass-through stage after the shard list: remembers which shard the tar reader is on."""
+        self.shard = source.get("url")
+        return source
 
     def __call__(self, exn: Exception) -> bool:
+        if isinstance(exn, BadSample):
+            shard, key = exn.shard or self.shard, exn.key
+        else:
+            shard, key = _shard_of(exn) or self.shard, None
         self.count += 1
         self.total += 1
-        log.warning(
-            "data: skipped a bad sample (%d so far): %s: %s", self.total, type(exn).__name__, str(exn)[:300]
-        )
+        self.in_a_row += 1
+        where = f"sample {key!r} of shard {shard}" if key else f"a member of shard {shard} (or the shard itself)"
+        first = str(exn.args[0]) if exn.args else ""
+        reason = first if isinstance(exn, BadSample) else f"{type(exn).__name__}: {first}"
+        self.bad.append(f"{shard}#{key or reason[:80]}")
+        log.warning("data: skipped %s (%d bad so far): %s", where, self.total, reason[:300])
+        if self.in_a_row >= self.max_in_a_row:
+            raise DataError(
+                f"data: {self.in_a_row} bad samples in a row and not one good batch (the last: {where}: "
+                f"{reason[:200]}). These shards cannot feed training: data.urls must name "
+                "WebDataset .tar shards of images with .txt captions (python -m raphael.data.shards make-shapes "
+                "writes valid ones); data.max_bad_in_a_row sets this limit."
+            )
         return True
 
-    def pop(self) -> int:
-        n, self.count = self.count, 0
-        return n
+    def pop(self) -> tuple[int, list[str]]:
+        """(bad items, their ids) since the previous call: a batch was assembled, so training progresses."""
+        n, bad = self.count, self.bad
+        self.count, self.bad, self.in_a_row = 0, [], 0
+        return n, bad
 
 
-def decode_sample(sample: dict) -> dict:
-    """Raw WebDataset sample -> {image uint8 HxWx3, edge float HxW or None, caption, meta, key}.
-    Raises on a bad sample (the pipeline's handler counts and skips it)."""
+def _decode(sample: dict) -> dict:
     key = sample.get("__key__")
     caption = sample.get("txt")
     if caption is None:
-        raise ValueError(f"sample {key!r} ({sample.get('__url__')}) has no caption (.txt)")
+        raise ValueError("no caption (.txt)")
     caption = caption.decode("utf-8").strip() if isinstance(caption, bytes) else str(caption).strip()
     if not caption:
-        raise ValueError(f"sample {key!r} ({sample.get('__url__')}) has an empty caption")
+        raise ValueError("empty caption")
     field = image_field(sample)
     if field is None:
-        raise ValueError(f"sample {key!r} ({sample.get('__url__')}) has no image (fields: {sorted(sample)})")
+        raise ValueError(f"no image (fields: {sorted(sample)})")
     image = decode_rgb(sample[field])
     edge = None
     if EDGE_EXTENSION in sample:
         edge = fit_edge(decode_edge(sample[EDGE_EXTENSION]), image.shape[:2])
     meta = json.loads(sample["json"]) if "json" in sample else {}
     return {"image": image, "edge": edge, "caption": caption, "meta": meta, "key": key}
+
+
+def decode_sample(sample: dict) -> dict:
+    """Raw WebDataset sample -> {image uint8 HxWx3, edge float HxW or None, caption, meta, key}.
+    Raises BadSample (naming shard and key); the pipeline's handler counts and skips it."""
+    try:
+        return _decode(sample)
+    except Exception as err:
+        raise BadSample(sample.get("__url__"), sample.get("__key__"), f"{type(err).__name__}: {err}") from err
 
 
 class FitToSize:
@@ -109,9 +156,7 @@ class Collate:
         missing = [i for i, s in enumerate(samples) if s["edge"] is None]
         if missing:
             edges[missing] = canny_edges(images[missing].float() / 255.0)
-        skipped = self.counter.pop()
-        if skipped:
-            log.warning("data: %d bad samples skipped before this batch", skipped)
+        skipped, bad = self.counter.pop()
         return {
             "image": images.float() / 127.5 - 1.0,
             "edge": edges.clamp_(0.0, 1.0),
@@ -119,26 +164,8 @@ class Collate:
             "meta": [s["meta"] for s in samples],
             "key": [s["key"] for s in samples],
             "skipped": torch.tensor(skipped, dtype=torch.long),
+            "bad": bad,  # "shard#key" of each skipped item (DataReport counts distinct ones per shard)
         }
-
-
-class SeededShuffle:
-    """Shuffle buffer whose RNG depends on (seed, rank, worker, epoch): reproducible runs."""
-
-    def __init__(self, bufsize: int, seed: int):
-        self.bufsize, self.seed, self.epoch = bufsize, seed, 0
-
-    def __call__(self, src: Iterable[dict]) -> Iterator[dict]:
-        rank, _, worker, _ = wds.utils.pytorch_worker_info()
-        self.epoch += 1
-        rng = random.Random(f"{self.seed}/{rank}/{worker}/{self.epoch}")
-        return wds.filters.shuffle(self.bufsize, min(self.bufsize, 100), rng=rng)(iter(src))
-
-
-def _world_size() -> int:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        return torch.distributed.get_world_size()
-    return 1
 
 
 class ShardDataModule(L.LightningDataModule):
@@ -166,6 +193,7 @@ class ShardDataModule(L.LightningDataModule):
         generate: dict | None = None,
         holdout_pairs: Sequence[Sequence[str]] | None = None,
         val_batch_size: int | None = None,
+        max_bad_in_a_row: int = 1000,
     ):
         super().__init__()
         if batch_size < 1 or num_workers < 0 or shuffle_buffer < 0:
@@ -179,6 +207,7 @@ class ShardDataModule(L.LightningDataModule):
         self.num_workers, self.shuffle_buffer = int(num_workers), int(shuffle_buffer)
         self.buckets, self.seed, self.epoch_samples = bool(buckets), int(seed), epoch_samples
         self.generate = dict(generate) if generate else None
+        self.max_bad_in_a_row = int(max_bad_in_a_row)
         self.holdout_pairs = [list(p) for p in holdout_pairs] if holdout_pairs is not None else None
         self.train_shards: list[str] = []
         self.val_shards: list[str] = []
@@ -252,35 +281,17 @@ class ShardDataModule(L.LightningDataModule):
             wds.batched(batch_size, collation_fn=collate, partial=partial),
         ]
 
-    def train_pipeline(self) -> wds.DataPipeline:
-        if not self.train_shards:
-            self.setup("fit")
-        counter = SkipCounter()
-        pipeline = wds.DataPipeline(
-            wds.ResampledShards(self.train_shards, seed=self.seed, deterministic=True),
-            wds.tarfile_to_samples(handler=counter),
-            SeededShuffle(self.shuffle_buffer, self.seed) if self.shuffle_buffer > 1 else None,
-            wds.map(decode_sample, handler=counter),
-            *self._batching(counter, self.batch_size, partial=False),
-        )
-        if self.epoch_samples:
-            workers = max(1, self.num_workers) * _world_size()
-            per_worker = max(1, math.ceil(self.epoch_samples / (self.batch_size * workers)))
-            pipeline = pipeline.with_epoch(per_worker).with_length(
-                per_worker * max(1, self.num_workers), silent=True
-            )
-        return pipeline
-
     def val_pipeline(self) -> wds.DataPipeline:
         if not self.val_shards:
             self.setup("validate")
         if not self.val_shards:
             raise ValueError("data.val_urls is not set: no validation shards")
-        counter = SkipCounter()
+        counter = SkipCounter(self.max_bad_in_a_row)
         return wds.DataPipeline(
             wds.SimpleShardList(self.val_shards),
             wds.split_by_node,
             wds.split_by_worker,
+            wds.map(counter.reading),
             wds.tarfile_to_samples(handler=counter),
             wds.map(decode_sample, handler=counter),
             *self._batching(counter, self.val_batch_size, partial=True),

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
+from raphael.errors import ConfigError
+
 # ---------------------------------------------------------------------------------------------
 # Vocabulary (canonical values; captions may use synonyms)
 
@@ -204,6 +206,29 @@ def sample_layout(
         if len(objects) == n:
             return objects
     raise RuntimeError(f"could not place {n} objects on a {hw} canvas")  # pragma: no cover
+
+
+def _fits(hw: tuple[int, int], n: int, trials: int = 20) -> bool:
+    """Whether n objects can be placed on an hw canvas (every one of `trials` fixed layouts succeeds)."""
+    try:
+        for seed in range(trials):
+            sample_layout(np.random.default_rng(seed), hw, (n, n))
+    except RuntimeError:
+        return False
+    return True
+
+
+def check_canvas(hw: tuple[int, int], num_objects: Sequence[int]) -> None:
+    """Refuse a canvas too small for the most objects asked for, naming the smallest side that works."""
+    n = int(num_objects[1])
+    if _fits(hw, n):
+        return
+    side = max(hw)
+    while not _fits((side, side), n):
+        side += 2
+    raise ConfigError(f"image size {hw[0]}x{hw[1]} cannot hold {n} objects (num_objects max = {n}): "
+                      f"the smallest square canvas that does is {side}x{side}; use a larger image size "
+                      "or fewer objects.")
 
 
 # ---------------------------------------------------------------------------------------------

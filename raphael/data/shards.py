@@ -30,6 +30,7 @@ from tqdm import tqdm
 from raphael.data import shapes
 from raphael.data.buckets import bucket_sizes
 from raphael.data.edges import HEDNetwork, canny_edges, hed_edges
+from raphael.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -197,6 +198,8 @@ def write_shapes_shards(
         sizes = bucket_sizes(hw[0])
     else:
         sizes = [hw]
+    for size in sizes:
+        shapes.check_canvas(size, num_objects)
     holdout = [list(p) for p in holdout_pairs]
     for color, shape in holdout:
         if color not in shapes.COLORS or shape not in shapes.SHAPES:
@@ -352,6 +355,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     sub.choices["add-edges"].add_argument("--out", required=True, help="output folder")
     args = parser.parse_args(argv)
+    if args.command == "make-shapes":
+        try:
+            for name, value, low in (("--num", args.num, 1), ("--val", args.val, 0), ("--shard-size", args.shard_size, 1)):
+                if value < low:
+                    raise ConfigError(f"{name} {value} is not valid: an integer >= {low}")
+            shapes.check_canvas(shapes.as_hw(args.image_size), args.objects)
+        except ConfigError as err:
+            parser.error(str(err))  # exit 2, usage + one line
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.command == "make-shapes":
         info = write_shapes_shards(

@@ -3,7 +3,7 @@
 The stream is cut into worker slots and segments. With W loader workers (W = 1 for num_workers=0),
 step s belongs to slot s mod W at local index j = s div W; local indices are grouped into segments of
 `segment_batches`, and segment g of slot w is a fresh pipeline seeded from (seed, rank, w, g)
-(`make_pipeline(segment_seed)` builds it, e.g. ShardDataModule.train_pipeline). A run resumed at
+(`make_pipeline(segment_seed)` builds it, SegmentPipeline below). A run resumed at
 step k rebuilds the segment that holds k and skips at most `segment_batches - 1` batches of it, so it
 sees exactly the batches the uninterrupted run saw — given the same seed, num_workers and world size.
 DataLoader's round-robin over workers keeps the slot of each worker fixed, because every worker
@@ -39,13 +39,14 @@ class SegmentPipeline:
     def __call__(self, seed: int) -> Iterable:
         from raphael.data.datamodule import SkipCounter, decode_sample
 
-        dm, counter = self.dm, SkipCounter()
+        dm, counter = self.dm, SkipCounter(self.dm.max_bad_in_a_row)
         # data parallel: each rank resamples only its own slice of the shards, so ranks read disjoint
         # samples (when there are at least as many shards as ranks)
         rank, world, _, _ = wds.utils.pytorch_worker_info()
         shards = dm.train_shards[rank::world] if 1 < world <= len(dm.train_shards) else dm.train_shards
         return wds.DataPipeline(
             wds.ResampledShards(shards, seed=seed, worker_seed=_same_for_every_worker, deterministic=True),
+            wds.map(counter.reading),
             wds.tarfile_to_samples(handler=counter),
             wds.shuffle(dm.shuffle_buffer, min(dm.shuffle_buffer, 100), rng=random.Random(seed))
             if dm.shuffle_buffer > 1 else None,
