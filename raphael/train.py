@@ -85,6 +85,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
+    from lightning.pytorch.utilities.exceptions import SIGTERMException
+
     from raphael.callbacks.guards import NonFiniteLossError
 
     with user_errors():
@@ -93,6 +95,8 @@ def main(cfg: DictConfig) -> float | None:
         except NonFiniteLossError as err:
             print(f"error: {err}", file=sys.stderr)
             sys.exit(3)
+        except SIGTERMException:
+            sys.exit(1)  # as Ctrl-C: interrupted.ckpt is saved (InterruptCheckpoint), resume with ckpt_path=last
     # a sweeper (optuna) optimises what main returns
     return metrics.get(cfg.get("optimized_metric", "val/loss"))
 

@@ -4,7 +4,8 @@
 every checkpoint — ModelCheckpoint's `last.ckpt` and top-k, the Ctrl-C one — to a temporary file in
 the same folder, fsyncs it and `os.replace`s it over the target: a crash while saving leaves the old
 file whole. `InterruptCheckpoint` saves `interrupted.ckpt` when the run is stopped by Ctrl-C
-(KeyboardInterrupt), so `ckpt_path=last` continues from there (raphael.rundir picks the newer of
+(KeyboardInterrupt) or by SIGTERM (what SLURM sends before preemption; Lightning turns it into
+SIGTERMException at the next step), so `ckpt_path=last` continues from there (raphael.rundir picks the newer of
 last.ckpt and interrupted.ckpt).
 """
 
@@ -18,6 +19,7 @@ from typing import Any
 import torch
 from lightning.pytorch.callbacks import OnExceptionCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
@@ -54,14 +56,15 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class InterruptCheckpoint(OnExceptionCheckpoint):
-    """Saves `<dirpath>/interrupted.ckpt` on Ctrl-C only. Other failures (a non-finite loss, an error)
+    """Saves `<dirpath>/interrupted.ckpt` on Ctrl-C or SIGTERM only. Other failures (a non-finite loss, an error)
     leave the checkpoints as they are: the last good `last.ckpt` is what a resume should use."""
 
     def __init__(self, dirpath: str, filename: str = "interrupted") -> None:
         super().__init__(dirpath=dirpath, filename=filename)
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
-        if isinstance(exception, KeyboardInterrupt):
+        if isinstance(exception, KeyboardInterrupt | SIGTERMException):
             super().on_exception(trainer, pl_module, exception)
-            print(f"interrupted at step {trainer.global_step}: saved {self.ckpt_path}; "
+            cause = "SIGTERM" if isinstance(exception, SIGTERMException) else "Ctrl-C"
+            print(f"{cause}: interrupted at step {trainer.global_step}: saved {self.ckpt_path}; "
                   "resume with ckpt_path=last", flush=True)
