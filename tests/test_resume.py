@@ -118,6 +118,15 @@ def test_a_killed_run_resumed_with_ckpt_path_last_equals_an_uninterrupted_run(tm
     opt_a, opt_b = a["optimizer_states"][0]["state"], b["optimizer_states"][0]["state"]
     assert all(torch.equal(opt_a[i]["exp_avg_sq"], opt_b[i]["exp_avg_sq"]) for i in opt_a)
     assert a["lr_schedulers"] == b["lr_schedulers"]
+    # the metrics history survives the resume: the same steps as the uninterrupted run, each once
+    def csv_steps(folder):
+        import csv
+
+        rows = list(csv.DictReader(open(folder / "csv" / "metrics.csv")))
+        return sorted((int(r["step"]), r.get("train/loss_step") or r.get("train/loss") or "") for r in rows
+                      if r.get("train/loss_step") or r.get("train/loss"))
+
+    assert csv_steps(run_dir) == csv_steps(whole_dir) and len(csv_steps(whole_dir)) == steps
     # one W&B run: the resumed launch reused the id kept in the run dir
     assert (run_dir / "wandb_run_id").read_text().strip() == first_id
     assert {p.name.rsplit("-", 1)[-1] for p in (run_dir / "wandb").glob("offline-run-*")} == {first_id}
