@@ -69,7 +69,7 @@ class SampleGridCallback(L.Callback):
         else:  # data without an oracle: the grid of the first validation captions, unscored
             captions = self._batch["caption"]
             pixels = to_uint8(pl_module.generate(captions, guidance=self.guidance, seed=self.seed))
-        path = save_grid(pixels, out_dir / f"step_{step:06d}.png")
+        path = save_grid(pixels, out_dir / f"step_{step:06d}.png", captions=captions)
         for wandb_logger in _loggers(trainer, "WandbLogger"):
             wandb_logger.log_image("samples", [Image.fromarray(p) for p in pixels], step=step, caption=captions)
             if self._example is not None:
