@@ -21,6 +21,8 @@ from tqdm.auto import tqdm
 
 from raphael.analysis.images import save_grid, to_uint8
 from raphael.config import ConfigError, check_int, user_errors, validate_guidance
+from raphael.console import quiet_third_party
+from raphael.summary import next_commands
 
 
 def validate_eval_config(cfg: DictConfig) -> None:
@@ -202,7 +204,8 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, module=None, log=print) ->
         metrics["plot"] = str(plot_single_tradeoff(results, label, output_dir / "tradeoff.png"))
     if cfg.get("wandb") and cfg.wandb.enabled:
         log_wandb(cfg, metrics, output_dir)
-    log(f"[evaluate] wrote {path}")
+    log(f"[evaluate] wrote {path}; grids: {', '.join(grids.values())}")
+    log(next_commands(cfg.ckpt, skip="evaluate"))
     return metrics
 
 
@@ -238,6 +241,7 @@ def log_wandb(cfg: DictConfig, metrics: dict, output_dir: Path) -> None:
 def main(cfg: DictConfig) -> float:
     from hydra.core.hydra_config import HydraConfig
 
+    quiet_third_party()
     with user_errors():
         metrics = evaluate(cfg, HydraConfig.get().runtime.output_dir)
     best = max(r["alignment"]["overall"]["mean"] for r in metrics["results"])

@@ -56,7 +56,7 @@ class RaphaelModule(L.LightningModule):
         seed: int = 0,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters()
+        self.save_hyperparameters(logger=False)  # raphael.train logs the resolved run config; Lightning would log str() of each node over it
         self.seed = seed
         self.validated_at: int | None = None
         self.model_cfg = _as_config(model)

@@ -25,6 +25,8 @@ from raphael.analysis.paths import MODES, SUBWORDS, collect_paths, make_prompts,
 from raphael.analysis.probe import probe_paths
 from raphael.checkpoints import load_module
 from raphael.config import ConfigError, check_int, user_errors
+from raphael.console import quiet_third_party
+from raphael.summary import next_commands
 
 
 def validate_probe_config(cfg: DictConfig) -> None:
@@ -103,7 +105,8 @@ def run_probe(cfg: DictConfig) -> dict:
         figures["untrained"] = probe_module(untrained_like(module, int(cfg.seed)), prompts, cfg, out_dir, "untrained")
     (out_dir / "probe.json").write_text(json.dumps(figures, indent=2))
     print_table(figures, cfg.words.name)
-    print(f"wrote {out_dir / 'probe.json'}")
+    print(f"wrote {out_dir / 'probe.json'} (path pictures and confusion matrices beside it)")
+    print(next_commands(cfg.ckpt, skip="probe"))
     if cfg.wandb.enabled:
         log_to_wandb(figures, cfg, out_dir)
     return figures
@@ -123,6 +126,7 @@ def log_to_wandb(figures: dict, cfg: DictConfig, out_dir: Path) -> None:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="probe")
 def main(cfg: DictConfig) -> None:
+    quiet_third_party()
     with user_errors():
         run_probe(cfg)
 

@@ -8,10 +8,13 @@ from omegaconf import DictConfig
 from raphael.analysis.images import save_grid, to_uint8
 from raphael.checkpoints import load_module
 from raphael.config import check_int, user_errors, validate_guidance
+from raphael.console import quiet_third_party
+from raphael.summary import next_commands
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="sample")
 def main(cfg: DictConfig) -> None:
+    quiet_third_party()
     with user_errors():
         validate_guidance("guidance", cfg.guidance)
         check_int("num", cfg.num, low=1, allowed="how many images: an integer >= 1")
@@ -21,6 +24,7 @@ def main(cfg: DictConfig) -> None:
         images = module.generate([cfg.prompt] * cfg.num, guidance=cfg.guidance, steps=cfg.steps, seed=cfg.seed)
         path = save_grid(to_uint8(images), cfg.out, captions=[cfg.prompt] * cfg.num)
     print(f"wrote {path} ({cfg.num} samples of {cfg.prompt!r}, guidance {cfg.guidance}, {cfg.steps} DDIM steps)")
+    print(next_commands(cfg.ckpt, skip="sample", prompt=cfg.prompt))
 
 
 if __name__ == "__main__":

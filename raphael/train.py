@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,7 +11,9 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from raphael.config import ConfigError, check_experiment_arg, user_errors, validate_config
+from raphael.console import quiet_third_party
 from raphael.rundir import check_writable, find_last_checkpoint, run_dir_of, wandb_run_id
+from raphael.summary import training_summary
 
 if TYPE_CHECKING:
     from raphael.module import RaphaelModule
@@ -46,11 +49,15 @@ def build_module(cfg: DictConfig) -> RaphaelModule:
 def instantiate_logger(logger_cfg: DictConfig, run_dir: str):
     """W&B continues one run across resumes: the id is kept in the run dir (raphael.rundir)."""
     if str(logger_cfg.get("_target_", "")).endswith("WandbLogger"):
-        return hydra.utils.instantiate(logger_cfg, id=wandb_run_id(run_dir), resume="allow")
+        logger = hydra.utils.instantiate(logger_cfg, id=wandb_run_id(run_dir), resume="allow")
+        logger._wandb_init.pop("anonymous", None)  # Lightning passes anonymous=None; W&B warns it is deprecated
+        return logger
     return hydra.utils.instantiate(logger_cfg)
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
+    quiet_third_party()
+    started = time.perf_counter()
     validate_config(cfg)
     ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg.paths.log_dir, cfg.task_name, cfg.experiment_name,
                                   cfg.paths.output_dir)
@@ -75,12 +82,19 @@ def train(cfg: DictConfig) -> dict[str, float]:
         # a run that ended between validations (trainer.max_time, budget=cpu) still reports its final
         # state, with the EMA weights the last checkpoint holds; a sweep needs that metric
         trainer.validate(module, datamodule=datamodule, verbose=False)
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
+    for logger in loggers:  # close the W&B run: its log is complete, and the next job of a multirun gets its own
+        if type(logger).__name__ == "WandbLogger" and trainer.is_global_zero:
+            logger.experiment.finish()
+    if trainer.is_global_zero and not trainer.interrupted:
+        print(training_summary(cfg.paths.output_dir, metrics, trainer.global_step, time.perf_counter() - started),
+              flush=True)
     wanted = cfg.get("optimized_metric")
     if wanted and not trainer.interrupted:
         if wanted not in trainer.callback_metrics:
             raise ConfigError(f"optimized_metric={wanted!r} was not logged by validation (logged: "
                               f"{sorted(trainer.callback_metrics)}); pick one of those.")
-    return {k: float(v) for k, v in trainer.callback_metrics.items()}
+    return metrics
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")

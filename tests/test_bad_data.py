@@ -139,3 +139,17 @@ def test_a_bad_sample_met_again_counts_once_and_its_shard_is_named(battery):
     trainer = SimpleNamespace(current_epoch=0, global_step=2, loggers=[])
     resumed.report(trainer)
     assert resumed.used_total == 2 and resumed.skipped_total == 2
+
+
+def test_more_ranks_than_shards_is_said_at_start(tmp_path, caplog):
+    from types import SimpleNamespace
+
+    from bad_shards import write_good_shards
+
+    from raphael.data.stepstream import step_stream
+
+    dm = datamodule(write_good_shards(tmp_path / "one", num_shards=1, per_shard=4))
+    dm.trainer = SimpleNamespace(global_step=0, accumulate_grad_batches=1, world_size=2)
+    with caplog.at_level(logging.WARNING):
+        step_stream(dm)
+    assert "2 ranks but 1 training shard(s)" in caplog.text

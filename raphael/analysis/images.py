@@ -19,7 +19,7 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
 
 
 def save_grid(pixels: np.ndarray, path: str | Path, cols: int | None = None, pad: int = 2,
-              captions: Sequence[str] | None = None, min_side: int = 128, caption_lines: int = 4) -> Path:
+              captions: Sequence[str] | None = None, min_side: int = 128, caption_lines: int = 6) -> Path:
     """Tile (B, H, W, 3) uint8 images into one PNG a person can read: each image upscaled (nearest) so its
     side is at least `min_side` px, its caption (the prompt) beneath it, `cols` per row (default: about
     square). The pixels themselves are untouched: every sample pixel becomes a k x k block."""
@@ -42,7 +42,7 @@ def save_grid(pixels: np.ndarray, path: str | Path, cols: int | None = None, pad
         draw = ImageDraw.Draw(canvas)
         for i, caption in enumerate(captions[:b]):
             r, c = divmod(i, cols)
-            lines = textwrap.wrap(str(caption), width=max(8, w // char_w))[:caption_lines]
+            lines = textwrap.wrap(str(caption), width=max(8, w // char_w), max_lines=caption_lines, placeholder=" ...")
             draw.multiline_text((pad + c * (w + pad) + 1, pad + r * (cell_h + pad) + h + 2), "\n".join(lines),
                                 fill=(0, 0, 0), font=font, spacing=1)
     path = Path(path)

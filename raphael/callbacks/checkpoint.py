@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from lightning.pytorch.callbacks import OnExceptionCheckpoint
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 
@@ -55,16 +55,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         atomic_torch_save(checkpoint, path)
 
 
-class InterruptCheckpoint(OnExceptionCheckpoint):
+class InterruptCheckpoint(Callback):
     """Saves `<dirpath>/interrupted.ckpt` on Ctrl-C or SIGTERM only. Other failures (a non-finite loss, an error)
-    leave the checkpoints as they are: the last good `last.ckpt` is what a resume should use."""
+    leave the checkpoints as they are: the last good `last.ckpt` is what a resume should use. (Not Lightning's
+    OnExceptionCheckpoint: with one of those in the trainer, fit(ckpt_path=None) means "last" and warns.)"""
 
     def __init__(self, dirpath: str, filename: str = "interrupted") -> None:
-        super().__init__(dirpath=dirpath, filename=filename)
+        self.ckpt_path = str(Path(dirpath) / f"{filename}.ckpt")
 
     def on_exception(self, trainer, pl_module, exception: BaseException) -> None:
         if isinstance(exception, KeyboardInterrupt | SIGTERMException):
-            super().on_exception(trainer, pl_module, exception)
+            trainer.save_checkpoint(self.ckpt_path)
             cause = "SIGTERM" if isinstance(exception, SIGTERMException) else "Ctrl-C"
             print(f"{cause}: interrupted at step {trainer.global_step}: saved {self.ckpt_path}; "
                   "resume with ckpt_path=last", flush=True)

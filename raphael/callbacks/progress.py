@@ -1,4 +1,5 @@
-"""Plain progress lines for logs (SLURM, nohup, CI): the Rich bar draws nothing there."""
+"""Plain progress lines for logs (SLURM, nohup, CI), where the Rich bar draws nothing: one every N training
+steps (when stdout is not a terminal), and one after every validation (always: it is one line)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import time
 
 import lightning as L
 from lightning.pytorch.callbacks import Timer
+
+VALIDATION_KEYS = ("val/loss", "val/denoise", "val/alignment", "val/alignment_holdout", "val/count_right")
 
 
 def _clock(seconds: float) -> str:
@@ -46,3 +49,11 @@ class LogLineProgress(L.Callback):
         print(f"[train] step {step}/{trainer.max_steps} loss {loss:.4f} {rate:.0f} img/s "
               f"{per_step:.3f} s/step elapsed {_clock(now - self._start)} eta {_clock(eta)}", flush=True)
         self._last, self._last_step, self._images = now, step, 0
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking or not trainer.is_global_zero:
+            return
+        metrics = trainer.callback_metrics
+        parts = [f"{name} {float(metrics[name]):.4f}" for name in VALIDATION_KEYS if name in metrics]
+        grid = next((c.last_grid for c in trainer.callbacks if getattr(c, "last_grid", None) is not None), None)
+        print(f"[val] step {trainer.global_step}: " + " ".join(parts) + (f" grid {grid}" if grid else ""), flush=True)

@@ -36,6 +36,7 @@ class SampleGridCallback(L.Callback):
         self.guidance = guidance
         self._batch: dict | None = None
         self._example: dict | None = None
+        self.last_grid: Path | None = None  # the progress line of each validation says where it went
 
     def on_validation_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
         if batch_idx != 0:
@@ -74,7 +75,7 @@ class SampleGridCallback(L.Callback):
             wandb_logger.log_image("samples", [Image.fromarray(p) for p in pixels], step=step, caption=captions)
             if self._example is not None:
                 self._log_example(wandb_logger, step)
-        print(f"[samples] step {step}: {path}")
+        self.last_grid = path
 
     def _score(self, trainer, pl_module) -> tuple[list[str], np.ndarray]:
         """Sample the fixed evaluation prompts (the training distribution) and the held-out compositions,

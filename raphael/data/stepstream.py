@@ -13,12 +13,15 @@ yields the same number of batches per epoch (`batches_per_epoch`, like WebDatase
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import random
 from collections.abc import Callable, Iterable, Iterator
 
 import torch
 import webdataset as wds
+
+log = logging.getLogger(__name__)
 
 
 def segment_seed(seed: int, rank: int, slot: int, segment: int) -> int:
@@ -63,6 +66,10 @@ def step_stream(datamodule, segment_batches: int = 100) -> StepStream:
     trainer = dm.trainer
     start = trainer.global_step * trainer.accumulate_grad_batches if trainer is not None else 0
     world = trainer.world_size if trainer is not None else 1
+    if world > len(dm.train_shards):
+        log.warning(f"data: {world} ranks but {len(dm.train_shards)} training shard(s): every rank reads every "
+                    "shard, so the ranks train on overlapping samples. Write at least as many shards as ranks "
+                    "(e.g. make-shapes --shard-size smaller) for disjoint data.")
     per_worker = None
     if dm.epoch_samples:
         per_worker = max(1, math.ceil(dm.epoch_samples / (dm.batch_size * max(1, dm.num_workers) * world)))
