@@ -57,6 +57,12 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"error: --only {unknown} unknown; choose from {list(BENCHMARKS)}", file=sys.stderr)
         return 2
+    if args.threads < 1:
+        print(f"error: --threads {args.threads} is not valid: an integer >= 1", file=sys.stderr)
+        return 2
+    if args.device is not None and not (args.device == "cpu" or args.device.startswith("cuda")):
+        print(f"error: --device {args.device!r} is not valid: cpu, cuda or cuda:N", file=sys.stderr)
+        return 2
     torch.set_num_threads(args.threads)
     devs = [args.device] if args.device else devices()
     record = {"command": " ".join(["python -m raphael.bench", *(argv if argv is not None else sys.argv[1:])]),

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
 from raphael.diffusion.loss import PREDICTION_TYPES, WEIGHTINGS
@@ -105,6 +106,10 @@ def validate_text_encoder(cfg: DictConfig) -> None:
             _fail("text_encoder.path", path, f"the folder lacks {' and '.join(lacks)}",
                   "Point text_encoder.path at a folder saved with save_pretrained() (tokenizer and model), "
                   "or leave it null for the offline MiniLM.")
+    check_int("text_encoder.max_length", cfg.get("max_length", 77), low=2,
+              allowed="tokens per caption: an integer >= 2 (77 as CLIP)")
+    if cfg.get("pooled", "auto") not in ("cls", "eos", "auto"):
+        _fail("text_encoder.pooled", cfg.get("pooled"), "allowed: cls, eos, auto")
     cache = cfg.get("cache_size", 0)
     if not isinstance(cache, int) or isinstance(cache, bool) or cache < 0:
         _fail("text_encoder.cache_size", cache, "an integer >= 0 (captions whose states stay in memory; 0 = none)")
@@ -224,7 +229,8 @@ def user_errors() -> Iterator[None]:
     """Print a ConfigError (or a missing file) as one paragraph and exit 2, instead of a stack trace."""
     try:
         yield
-    except (UserError, FileNotFoundError) as err:
+    except (UserError, FileNotFoundError, InstantiationException) as err:
+        # InstantiationException: a config value a constructor refused that no check above names yet
         message = str(err)
         if "Original Traceback" in message:  # raised in a DataLoader worker: torch prepends its traceback
             message = message.strip().splitlines()[-1].split(": ", 1)[-1]

@@ -77,6 +77,8 @@ VALUES = {
     "diffusion.num_train_timesteps=500": ["model.num_train_timesteps", "diffusion.num_train_timesteps = 500"],
     "model.head_dim=64": ["model.head_dim", "narrowest transformer width"],
     "model.space_moe.alpha=abc": ["model.space_moe.alpha", "'abc'", "float"],
+    "text_encoder.max_length=0": ["text_encoder.max_length", ">= 2"],
+    "text_encoder.pooled=mean": ["text_encoder.pooled", "cls, eos, auto"],
 }
 
 
