@@ -16,25 +16,8 @@ torch.set_num_threads(2)
 
 CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
-# Overrides that shrink the default model, data and trainer to test size.
-TINY = [
-    "model.channels=8",
-    "model.channel_mult=[1,2]",
-    "model.transformer_depth=[1,1]",
-    "model.mid_transformer_depth=1",
-    "model.head_dim=8",
-    "model.ffn_mult=2",
-    "model.gate.hidden=8",
-    "model.edge.hidden=4",
-    "model.norm_groups=4",
-    "diffusion.sample_steps=2",
-    "callbacks.samples.num_prompts=2",
-    "callbacks.samples.score_prompts=4",
-    "callbacks.samples.holdout_prompts=2",
-    "data.image_size=16",
-    "data.batch_size=4",
-    "data.num_workers=0",
-]
+# The test size: conf/debug/default.yaml (tiny widths, 16x16 images, a few steps), composed last.
+TINY = ["debug=default"]
 
 
 def compose_train(*overrides: str, tiny: bool = True):

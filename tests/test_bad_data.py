@@ -153,3 +153,19 @@ def test_more_ranks_than_shards_is_said_at_start(tmp_path, caplog):
     with caplog.at_level(logging.WARNING):
         step_stream(dm)
     assert "2 ranks but 1 training shard(s)" in caplog.text
+
+
+def test_python_m_raphael_train_on_shards_that_are_all_bad_exits_2_within_seconds(tmp_path):
+    import time
+
+    from train_harness import run, train_command
+
+    for i in range(2):
+        (tmp_path / f"junk-{i}.tar").write_bytes(b"not a tar file at all " * 100)
+    started = time.perf_counter()
+    proc = run(train_command(tmp_path, str(tmp_path / "junk-{0..1}.tar"), tmp_path / "run", "trainer.max_steps=5"),
+               timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    assert "bad samples in a row and not one good batch" in proc.stderr and "junk-" in proc.stderr
+    assert time.perf_counter() - started < 120  # start-up included; the data check itself takes under a second

@@ -24,10 +24,17 @@ def test_the_five_paper_ablations_are_experiments():
     assert {"baseline", "space_moe", "time_moe", "edge", "raphael"} <= set(EXPERIMENTS)
 
 
-@pytest.mark.parametrize("experiment", ["baseline", "space_moe", "time_moe", "edge", "raphael"])
+@pytest.mark.parametrize("experiment", EXPERIMENTS)  # every conf/experiment/*.yaml, the peers included
 def test_experiment_trains_one_fast_dev_run(experiment, shards, tmp_path):
-    from raphael.train import train
+    import torch
 
+    from raphael.train import build_module, train
+
+    extra = []
+    if experiment == "ediffi":  # experts branch from a trained base: give it one
+        base = build_module(compose_train("experiment=baseline"))
+        torch.save({"state_dict": base.state_dict()}, tmp_path / "base.ckpt")
+        extra = [f"model.expert_init_ckpt={tmp_path / 'base.ckpt'}"]
     cfg = compose_train(
         f"experiment={experiment}",
         f"paths.root_dir={tmp_path}",
@@ -37,6 +44,7 @@ def test_experiment_trains_one_fast_dev_run(experiment, shards, tmp_path):
         "data.generate=null",
         "logger=csv",
         "+trainer.fast_dev_run=true",
+        *extra,
     )
     with open_dict(cfg):
         cfg.pop("hydra")  # as under @hydra.main: the job's config without the hydra node

@@ -16,10 +16,8 @@ from lightning.pytorch.callbacks import Callback
 ROOT = Path(__file__).resolve().parents[1]
 TESTS = Path(__file__).resolve().parent
 
-TINY_TRAIN = [
-    "model.channels=8", "model.channel_mult=[1,2]", "model.transformer_depth=[1,1]", "model.mid_transformer_depth=1",
-    "model.head_dim=8", "model.ffn_mult=2", "model.gate.hidden=8", "model.edge.hidden=4", "model.norm_groups=4",
-    "model.edge.max_tokens=16", "text_encoder.max_length=16",
+TINY_TRAIN = [  # conf/debug/default.yaml, then what a subprocess test needs on top of it
+    "debug=default", "data.image_size=8", "model.edge.max_tokens=16", "text_encoder.max_length=16",
     "trainer.accelerator=cpu", "trainer.log_every_n_steps=1", "trainer.val_check_interval=null",
     "trainer.limit_val_batches=0", "+trainer.enable_progress_bar=false", "+trainer.enable_model_summary=false",
     "~callbacks.progress_bar", "~callbacks.samples", "~callbacks.routing",

@@ -11,4 +11,5 @@ BENCHMARKS = {
     "checkpointing": "raphael.benchmarks.checkpointing",
     "data": "raphael.benchmarks.data",
     "end_to_end": "raphael.benchmarks.end_to_end",
+    "loop_overhead": "raphael.benchmarks.loop_overhead",
 }
