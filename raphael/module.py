@@ -12,17 +12,12 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from raphael.diffusion import (
-    DenoisingLoss,
-    ddim_sample,
-    encode_with_uncond,
-    make_sample_scheduler,
-    make_train_scheduler,
-)
+from raphael.diffusion import DenoisingLoss, ddim_sample, make_sample_scheduler, make_train_scheduler
 from raphael.losses import edge_loss
 from raphael.lr_schedule import BudgetLR, BudgetSchedule, trainer_progress
 from raphael.nn import build_model
-from raphael.nn.text_encoder import TextEncoding
+from raphael.nn.guidance import guided_denoiser
+from raphael.nn.text_encoder import TextEncoding, encode_with_uncond
 
 
 def _as_config(value) -> DictConfig:
@@ -190,15 +185,14 @@ class RaphaelModule(L.LightningModule):
         self._frozen_to_device()
         text = encode_with_uncond(self.text_encoder, captions)
         shape = (len(captions), self.net.in_channels, *self.latent_hw((h, w)))
+        weight = self.diffusion_cfg.guidance if guidance is None else guidance
         x = ddim_sample(
-            self.net,
-            text,
+            guided_denoiser(self.net, text, weight, edge_size=(h, w)),
             shape,
             self.sample_scheduler,
             steps=steps or self.diffusion_cfg.sample_steps,
-            guidance=self.diffusion_cfg.guidance if guidance is None else guidance,
             generator=torch.Generator().manual_seed(seed),
-            edge_size=(h, w),
+            device=text.states.device,
             on_step=on_step,
         )
         self.net.train(was_training)

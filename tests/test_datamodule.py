@@ -163,7 +163,7 @@ def test_bad_samples_are_skipped_counted_and_logged(tmp_path, caplog):
         str(tmp_path / "a-*.tar"), val_urls=str(tmp_path / "a-*.tar"), batch_size=4, num_workers=0
     )
     dm.setup("fit")
-    with caplog.at_level(logging.WARNING, logger="raphael.data.datamodule"):
+    with caplog.at_level(logging.WARNING, logger="raphael.data"):
         batches = list(dm.val_pipeline())
     keys = [k for b in batches for k in b["key"]]
     assert sorted(keys) == sorted(valid)

@@ -65,13 +65,16 @@ def test_generate_with_guidance_returns_images_in_range(tiny_module):
 
 
 def test_one_batch_guidance_equals_two_passes(tiny_module):
-    from raphael.diffusion import ddim_sample, encode_with_uncond
+    from raphael.benchmarks.guidance import two_pass_denoiser
+    from raphael.diffusion import ddim_sample
+    from raphael.nn.guidance import guided_denoiser
+    from raphael.nn.text_encoder import encode_with_uncond
 
     text = encode_with_uncond(tiny_module.text_encoder, ["a red circle", "a small green star"])
     net = tiny_module.net.eval()
-    kwargs = dict(shape=(2, 3, 16, 16), scheduler=tiny_module.sample_scheduler, steps=2, guidance=3.0)
-    one = ddim_sample(net, text, generator=torch.Generator().manual_seed(1), **kwargs)
-    two = ddim_sample(net, text, generator=torch.Generator().manual_seed(1), two_pass=True, **kwargs)
+    kwargs = dict(shape=(2, 3, 16, 16), scheduler=tiny_module.sample_scheduler, steps=2)
+    one = ddim_sample(guided_denoiser(net, text, 3.0), generator=torch.Generator().manual_seed(1), **kwargs)
+    two = ddim_sample(two_pass_denoiser(net, text, 3.0), generator=torch.Generator().manual_seed(1), **kwargs)
     assert torch.allclose(one, two, atol=1e-5)
 
 

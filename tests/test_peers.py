@@ -368,7 +368,7 @@ def test_ernie_knowledge_and_ediffi_train_through_the_real_trainer(tmp_path):
 
 def test_the_validation_callbacks_accept_a_network_without_blocks():
     """arch=sd_unet reports aux.blocks = []: the sample-grid example and the routing stats must cope."""
-    from raphael.callbacks.routing import RoutingStats
+    from raphael.analysis.routing_records import RoutingStats
     from raphael.callbacks.samples import SampleGridCallback
     from raphael.nn.unet import UNetAux
 

@@ -11,7 +11,8 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from raphael.callbacks.routing import RoutingCallback, RoutingRecorder, RoutingStats, normalised_entropy
+from raphael.analysis.routing_records import RoutingRecorder, RoutingStats, normalised_entropy
+from raphael.callbacks.routing import RoutingCallback
 from raphael.nn.block import BlockAux
 
 CONF = Path(__file__).resolve().parents[1] / "conf"

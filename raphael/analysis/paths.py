@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from raphael.callbacks.routing import RoutingRecorder
+from raphael.analysis.routing_records import RoutingRecorder
 from raphael.config import ConfigError
 
 WORDLIST_DIR = Path(__file__).resolve().parent.parent / "wordlists"

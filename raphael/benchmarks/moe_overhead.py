@@ -18,6 +18,7 @@ from raphael.benchmarks.common import build, coverage, force_all_experts, model_
 from raphael.benchmarks.timing import Result, interleaved, median, ratio
 from raphael.diffusion.sampling import ddim_sample
 from raphael.nn.attention import CrossAttention
+from raphael.nn.guidance import guided_denoiser
 
 PAPER_RATIO = 1 / (1 - 0.24)
 TOKENS = 40
@@ -66,8 +67,8 @@ def run_shape(shape: str, device: str = "cpu", quick: bool = False) -> Result:
     def sample_fn(n):
         def f():
             nets[n].eval()
-            ddim_sample(nets[n], text_cfg, (B_sample, C, side, side), _sampler(), steps=steps, guidance=4.5,
-                        generator=torch.Generator().manual_seed(0))
+            ddim_sample(guided_denoiser(nets[n], text_cfg, 4.5), (B_sample, C, side, side), _sampler(), steps=steps,
+                        generator=torch.Generator().manual_seed(0), device=device)
         return f
 
     opts = {n: torch.optim.AdamW(nets[n].parameters(), lr=1e-4) for n in nets}

@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable, Iterator
 import torch
 import webdataset as wds
 
+from raphael.data.decode import SkipCounter, decode_sample
+
 log = logging.getLogger(__name__)
 
 
@@ -40,8 +42,6 @@ class SegmentPipeline:
         self.dm = datamodule
 
     def __call__(self, seed: int) -> Iterable:
-        from raphael.data.datamodule import SkipCounter, decode_sample
-
         dm, counter = self.dm, SkipCounter(self.dm.max_bad_in_a_row)
         # data parallel: each rank resamples only its own slice of the shards, so ranks read disjoint
         # samples (when there are at least as many shards as ranks)

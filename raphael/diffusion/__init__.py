@@ -1,11 +1,7 @@
-"""Noise schedules and samplers, built on diffusers' schedulers."""
+"""Noise schedules, the denoising loss and the sampler, built on diffusers' schedulers (no network class here)."""
 
 from raphael.diffusion.loss import PREDICTION_TYPES, WEIGHTINGS, DenoisingLoss
-from raphael.diffusion.sampling import (
-    ddim_sample,
-    encode_with_uncond,
-    make_sample_scheduler,
-    make_train_scheduler,
-)
+from raphael.diffusion.sampling import ddim_sample, make_sample_scheduler, make_train_scheduler
 
-__all__ = ["DenoisingLoss", "PREDICTION_TYPES", "WEIGHTINGS", "ddim_sample", "encode_with_uncond", "make_sample_scheduler", "make_train_scheduler"]
+__all__ = ["DenoisingLoss", "PREDICTION_TYPES", "WEIGHTINGS", "ddim_sample", "make_sample_scheduler",
+           "make_train_scheduler"]

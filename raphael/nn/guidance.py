@@ -19,6 +19,22 @@ def guided_eps(net, x: Tensor, t: Tensor, text: TextEncoding, guidance: float,
     return eps_uncond + guidance * (eps_cond - eps_uncond), out
 
 
+def guided_denoiser(net, text: TextEncoding, guidance: float, edge_size: tuple[int, int] | None = None):
+    """The sampler's `denoise(x, t) -> (output, aux)` for `net` under classifier-free guidance: `text` holds
+    B cond rows then B uncond rows (`encode_with_uncond`); guidance 1 runs the cond rows alone. The aux
+    record returned is the cond rows' (routing callbacks read it)."""
+    cond = text.rows(slice(0, text.states.shape[0] // 2))
+
+    def denoise(x: Tensor, t: Tensor):
+        if guidance == 1.0:
+            out = net(x, t, cond, edge_size=edge_size)
+            return out.sample, out.aux
+        eps, out = guided_eps(net, x, t, text, guidance, edge_size=edge_size)
+        return eps, out.aux
+
+    return denoise
+
+
 class GuidedDenoiser:
     """Mixin for the denoisers: `forward_with_cfg` beside `forward` (DiT style)."""
 

