@@ -8,17 +8,13 @@ process_time (CPU seconds, steadier than wall time on a shared machine), median 
 from __future__ import annotations
 
 import statistics
-import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tests"))
-from conftest import compose_train  # noqa: E402
-
-from raphael.nn import build_model  # noqa: E402
-from raphael.nn.text_encoder import FrozenTextEncoder  # noqa: E402
+from raphael.benchmarks.common import compose_train_config
+from raphael.nn import build_model
+from raphael.nn.text_encoder import FrozenTextEncoder
 
 DESIGNS = ["baseline", "ernie_mode", "raphael", "sd_unet", "ediffi"]
 
@@ -46,7 +42,7 @@ def main() -> None:
     print("tokens", text.states.shape[1])
     for design in DESIGNS:
         extra = ["model.expert_init=from_scratch"] if design == "ediffi" else []
-        net = build_model(compose_train(f"experiment={design}", *extra, tiny=False).model, encoder.dim)
+        net = build_model(compose_train_config(f"experiment={design}", *extra).model, encoder.dim)
         cpu, wall = step_times(net, text)
         params = sum(p.numel() for p in net.parameters())
         print(design, params, "cpu s/step (median of steps 2-4):", round(cpu, 3), "wall s:", round(wall, 3))

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from omegaconf import OmegaConf
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf, open_dict
 
 from raphael.nn import build_model
 from raphael.nn.config import ModelConfig
@@ -15,6 +16,15 @@ from raphael.nn.text_encoder import TextEncoding
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 TEXT_DIM = 384  # MiniLM, the embedded default's text encoder
+
+
+def compose_train_config(*overrides: str):
+    """conf/train.yaml with `overrides`, composed outside a Hydra run (as `raphael.train` receives it)."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose("train", overrides=list(overrides), return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.pop("hydra")
+    return cfg
 
 
 def model_config(name: str, quick: bool = False, **overrides) -> ModelConfig:

@@ -19,10 +19,8 @@ from pathlib import Path
 
 import hydra
 import lightning as L
-from hydra import compose, initialize_config_dir
-from omegaconf import open_dict
 
-from raphael.benchmarks.common import CONF
+from raphael.benchmarks.common import compose_train_config
 from raphael.benchmarks.timing import Result, median
 from raphael.benchmarks.training import train_step_fn
 from raphael.data.shards import write_shapes_shards
@@ -43,17 +41,13 @@ class StepTimer(L.Callback):
 
 
 def loop_config(folder: Path, steps: int, experiment: str = "space_moe"):
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("train", overrides=[
-            f"experiment={experiment}", "logger=csv", f"paths.root_dir={folder}", f"paths.output_dir={folder / 'run'}",
-            f"data.urls='{folder}/shapes/train-{{000000..000000}}.tar'", "data.val_urls=null", "data.generate=null",
-            "data.epoch_samples=8000",  # the main job's epoch (250 steps of 32): one epoch boundary per 250 steps
-            f"trainer.max_steps={steps}", "trainer.limit_val_batches=0", "trainer.val_check_interval=null",
-            f"+callbacks.step_timer={{_target_: raphael.benchmarks.loop_overhead.StepTimer, path: '{folder}/steps.json'}}",
-        ], return_hydra_config=True)
-    with open_dict(cfg):
-        cfg.pop("hydra")
-    return cfg
+    return compose_train_config(
+        f"experiment={experiment}", "logger=csv", f"paths.root_dir={folder}", f"paths.output_dir={folder / 'run'}",
+        f"data.urls='{folder}/shapes/train-{{000000..000000}}.tar'", "data.val_urls=null", "data.generate=null",
+        "data.epoch_samples=8000",  # the main job's epoch (250 steps of 32): one epoch boundary per 250 steps
+        f"trainer.max_steps={steps}", "trainer.limit_val_batches=0", "trainer.val_check_interval=null",
+        f"+callbacks.step_timer={{_target_: raphael.benchmarks.loop_overhead.StepTimer, path: '{folder}/steps.json'}}",
+    )
 
 
 def run(device: str = "cpu", quick: bool = False) -> list[Result]:
