@@ -8,6 +8,8 @@ from pathlib import Path
 import torch
 
 from raphael.config import ConfigError
+from raphael.module import RaphaelModule
+from raphael.nn.config import ModelConfig
 
 
 def model_config_diff(saved, requested) -> list[str]:
@@ -17,7 +19,6 @@ def model_config_diff(saved, requested) -> list[str]:
 
     from omegaconf import OmegaConf
 
-    from raphael.nn.config import ModelConfig
 
     full = OmegaConf.merge(saved, requested)
     a, b = dataclasses.asdict(ModelConfig.from_any(saved)), dataclasses.asdict(ModelConfig.from_any(full))
@@ -33,7 +34,6 @@ def model_config_diff(saved, requested) -> list[str]:
 def load_module(ckpt: str, map_location: str = "cpu", model=None):
     """A RaphaelModule from a Lightning checkpoint, in eval mode. Clear errors for missing or foreign files,
     and, when `model` (a requested model config) is given, for a checkpoint of a different model config."""
-    from raphael.module import RaphaelModule
 
     if not Path(ckpt).is_file():
         raise ConfigError(f"ckpt={ckpt!r} is not a file: pass a .ckpt written by raphael.train "

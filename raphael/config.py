@@ -16,8 +16,11 @@ from pathlib import Path
 from hydra.errors import InstantiationException
 from omegaconf import DictConfig, OmegaConf
 
+from raphael.data.shards import expand_urls, is_local
 from raphael.diffusion.loss import PREDICTION_TYPES, WEIGHTINGS
 from raphael.errors import ConfigError, UserError
+from raphael.lr_schedule import DECAYS
+from raphael.nn.config import ModelConfig
 
 
 def _experiment_choice() -> str:
@@ -62,8 +65,6 @@ def check_number(field: str, value, low: float | None = None, high: float | None
 
 
 def validate_model(model_cfg: DictConfig, num_train_timesteps: int) -> None:
-    from raphael.nn.config import ModelConfig
-
     try:
         schema = OmegaConf.structured(ModelConfig)
         merged = OmegaConf.to_object(OmegaConf.merge(schema, model_cfg))
@@ -116,8 +117,6 @@ def validate_text_encoder(cfg: DictConfig) -> None:
 
 
 def validate_optim(cfg: DictConfig) -> None:
-    from raphael.lr_schedule import DECAYS
-
     check_number("optim.optimizer.lr", cfg.optimizer.get("lr"), low=0, low_open=True,
                  allowed="a learning rate > 0 (the paper: 1e-4)")
     check_int("optim.warmup_steps", cfg.get("warmup_steps"), low=0)
@@ -155,7 +154,6 @@ def validate_data(cfg: DictConfig, down_factor: int = 1) -> None:
     check_int("data.max_bad_in_a_row", cfg.get("max_bad_in_a_row", 1000), low=1)
     if cfg.get("generate"):
         return
-    from raphael.data.shards import expand_urls, is_local
 
     for field in ("urls", "val_urls"):
         pattern = cfg.get(field)

@@ -16,12 +16,20 @@ from pathlib import Path
 import hydra
 import numpy as np
 import torch
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from raphael.analysis.images import save_grid, to_uint8
+from raphael.checkpoints import load_module
 from raphael.config import ConfigError, check_int, user_errors, validate_guidance
 from raphael.console import quiet_third_party
+from raphael.data.oracle import alignment_details
+from raphael.data.shapes import DEFAULT_HOLDOUT, eval_prompts
+from raphael.metrics.alignment import aggregate_details
+from raphael.metrics.fid import ReferenceFID, rendered_reference
+from raphael.metrics.fid_features import CNNRecipe, build_feature_extractor
+from raphael.metrics.report import plot_tradeoff
 from raphael.summary import next_commands
 
 
@@ -66,8 +74,6 @@ def _device(name: str) -> str:
 
 
 def prompt_sets(cfg: DictConfig, holdout_pairs, image_size: int) -> dict[str, list[tuple[str, dict]]]:
-    from raphael.data.shapes import eval_prompts
-
     sets = {"regular": eval_prompts(int(cfg.num_prompts), int(cfg.prompt_seed), holdout_pairs, False, image_size)}
     if int(cfg.num_holdout) > 0:
         sets["holdout"] = eval_prompts(int(cfg.num_holdout), int(cfg.prompt_seed), holdout_pairs, True, image_size)
@@ -76,8 +82,6 @@ def prompt_sets(cfg: DictConfig, holdout_pairs, image_size: int) -> dict[str, li
 
 def reference_images(cfg: DictConfig, holdout_pairs, image_size: int) -> torch.Tensor:
     """`fid.num_real` renders with the same regular/held-out mix as the prompts, from other seeds."""
-    from raphael.data.shapes import eval_prompts
-    from raphael.metrics.fid import rendered_reference
 
     total = int(cfg.num_prompts) + int(cfg.num_holdout)
     n_hold = round(int(cfg.fid.num_real) * int(cfg.num_holdout) / total)
@@ -90,8 +94,6 @@ def reference_images(cfg: DictConfig, holdout_pairs, image_size: int) -> torch.T
 
 
 def plot_single_tradeoff(results: list[dict], label: str, path: Path) -> Path:
-    from raphael.metrics.report import plot_tradeoff
-
     curve = {
         "guidance": [r["guidance"] for r in results],
         "fid": [r["fid"] for r in results],
@@ -103,10 +105,6 @@ def plot_single_tradeoff(results: list[dict], label: str, path: Path) -> Path:
 
 def evaluate(cfg: DictConfig, output_dir: str | Path, module=None, log=print) -> dict:
     """Run the whole evaluation; returns (and writes) the metrics dict. `module` skips loading `cfg.ckpt`."""
-    from raphael.checkpoints import load_module
-    from raphael.data.oracle import alignment_details
-    from raphael.data.shapes import DEFAULT_HOLDOUT
-    from raphael.metrics.alignment import aggregate_details
 
     validate_eval_config(cfg)
     output_dir = Path(output_dir)
@@ -125,8 +123,6 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, module=None, log=print) ->
 
     fid = None
     if cfg.fid.enabled:
-        from raphael.metrics.fid import ReferenceFID
-        from raphael.metrics.fid_features import CNNRecipe, build_feature_extractor
 
         recipe = CNNRecipe(**OmegaConf.to_container(cfg.fid.get("cnn") or {}))
         feature = build_feature_extractor(cfg.fid.feature, cfg.fid.cache_dir, cfg.fid.inception_weights,
@@ -239,8 +235,6 @@ def log_wandb(cfg: DictConfig, metrics: dict, output_dir: Path) -> None:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
 def main(cfg: DictConfig) -> float:
-    from hydra.core.hydra_config import HydraConfig
-
     quiet_third_party()
     with user_errors():
         metrics = evaluate(cfg, HydraConfig.get().runtime.output_dir)

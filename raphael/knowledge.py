@@ -27,6 +27,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 
+from raphael.data import shapes
 from raphael.nn.text_encoder import TextEncoding
 
 KEY_POS_TAGS = ("NOUN", "PROPN", "ADJ")
@@ -34,7 +35,6 @@ KEY_POS_TAGS = ("NOUN", "PROPN", "ADJ")
 
 def shapes_key_words() -> list[str]:
     """Every attribute word the shapes captions use (colors, shapes, sizes, fills, positions)."""
-    from raphael.data import shapes
 
     words = set(shapes.COLORS) | set(shapes.SHAPES) | set(shapes.POSITIONS) | set(shapes.POSITION_NOUN)
     for table in (shapes.SIZE_WORDS, shapes.SHAPE_WORDS, shapes.FILL_ADJ):

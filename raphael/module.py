@@ -7,12 +7,15 @@ from their folders, stay out of checkpoints and out of the EMA copy's gradients.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import hydra
 import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from raphael.diffusion import DenoisingLoss, ddim_sample, make_sample_scheduler, make_train_scheduler
+from raphael.knowledge import attach_emphasis
 from raphael.losses import edge_loss
 from raphael.lr_schedule import BudgetLR, BudgetSchedule, trainer_progress
 from raphael.nn import build_model
@@ -26,9 +29,7 @@ def _as_config(value) -> DictConfig:
 
 def load_vae(path: str):
     """A diffusers AutoencoderKL from a local folder (latent diffusion); frozen."""
-    from pathlib import Path
-
-    from diffusers import AutoencoderKL
+    from diffusers import AutoencoderKL  # only for latent diffusion (vae.path)
 
     if not Path(path).is_dir():
         raise FileNotFoundError(
@@ -110,7 +111,6 @@ class RaphaelModule(L.LightningModule):
         edge_target = batch["edge"]
         text = self.encode_text(captions)
         if batch.get("text_emphasis") is not None:  # key-word emphasis (raphael.knowledge), 0 for dropped captions
-            from raphael.knowledge import attach_emphasis
 
             text = attach_emphasis(text, batch["text_emphasis"], captions, batch["caption"])
         out = self.net(xt, t, text, edge_size=tuple(edge_target.shape[-2:]))

@@ -26,6 +26,7 @@ from raphael.analysis.probe import probe_paths
 from raphael.checkpoints import load_module
 from raphael.config import ConfigError, check_int, user_errors
 from raphael.console import quiet_third_party
+from raphael.module import RaphaelModule
 from raphael.summary import next_commands
 
 
@@ -54,7 +55,6 @@ def build_prompts(words_cfg: DictConfig) -> list:
 
 def untrained_like(module, seed: int):
     """A fresh module from the checkpoint's hparams, weights initialised under `seed`, nothing loaded."""
-    from raphael.module import RaphaelModule
 
     L.seed_everything(seed, verbose=False)
     return RaphaelModule(**module.hparams).eval()

@@ -5,18 +5,18 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import hydra
+import lightning as L
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
+from raphael.callbacks.guards import NonFiniteLossError
 from raphael.config import ConfigError, check_experiment_arg, user_errors, validate_config
 from raphael.console import quiet_third_party
+from raphael.module import RaphaelModule
 from raphael.rundir import check_writable, find_last_checkpoint, run_dir_of, wandb_run_id
 from raphael.summary import training_summary
-
-if TYPE_CHECKING:
-    from raphael.module import RaphaelModule
 
 
 def resolve_ckpt_path(ckpt_path: str | None, log_dir: str, task_name: str, experiment: str,
@@ -33,8 +33,6 @@ def resolve_ckpt_path(ckpt_path: str | None, log_dir: str, task_name: str, exper
 
 
 def build_module(cfg: DictConfig) -> RaphaelModule:
-    from raphael.module import RaphaelModule
-
     return RaphaelModule(
         model=cfg.model,
         text_encoder=cfg.text_encoder,
@@ -65,8 +63,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
         cfg.paths.output_dir = str(run_dir_of(ckpt_path))  # a resume continues in the run's own folder
         print(f"resuming from {ckpt_path}; writing into {cfg.paths.output_dir}", flush=True)
     check_writable(cfg.paths.output_dir)
-    import lightning as L
-
     L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
     module = build_module(cfg)
@@ -99,10 +95,6 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 def main(cfg: DictConfig) -> float | None:
-    from lightning.pytorch.utilities.exceptions import SIGTERMException
-
-    from raphael.callbacks.guards import NonFiniteLossError
-
     with user_errors():
         try:
             metrics = train(cfg)

@@ -126,17 +126,21 @@ def test_checkpointing_same_outputs_and_grads():
         torch.testing.assert_close(results[0][1][n], results[1][1][n], msg=n)
 
 
-def test_forward_with_cfg():
+def test_guided_denoiser_runs_cond_and_uncond_in_one_batch():
+    from raphael.nn.guidance import guided_denoiser
+    from raphael.nn.text_encoder import concat_text
+
     torch.manual_seed(0)
     net = build_model(tiny_cfg(), DY).eval()
     torch.nn.init.normal_(net.out[-1].weight, std=0.1)
     x, t = torch.randn(2, 3, 8, 8), torch.tensor([10, 20])
     cond, uncond = text(L=5), text(L=3, seed=1)
     with torch.no_grad():
-        e1 = net.forward_with_cfg(x, t, cond, uncond, guidance=1.0)
+        both = concat_text(cond, uncond)
+        e1 = guided_denoiser(net, both, guidance=1.0)(x, t)[0]
         ec = net(x, t, cond).sample
         eu = net(x, t, uncond).sample
-        e3 = net.forward_with_cfg(x, t, cond, uncond, guidance=3.0)
+        e3 = guided_denoiser(net, both, guidance=3.0)(x, t)[0]
     torch.testing.assert_close(e1, ec, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(e3, eu + 3.0 * (ec - eu), atol=1e-5, rtol=1e-4)
 

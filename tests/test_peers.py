@@ -284,7 +284,10 @@ def test_sd_unet_keeps_the_network_contract():
     assert out.sample.shape == x.shape and out.aux.blocks == []
     assert out.aux.balance_space.item() == 0 and out.aux.balance_time.item() == 0
     assert net.text_routes(text).shape == (2, 5, 0) and net.transformer_blocks() == []
-    guided = net.forward_with_cfg(x, t, text, fake_text(B=2, seed=1), 2.0)
+    from raphael.nn.guidance import guided_denoiser
+    from raphael.nn.text_encoder import concat_text
+
+    guided = guided_denoiser(net, concat_text(text, fake_text(B=2, seed=1)), 2.0)(x, t)[0]
     assert guided.shape == x.shape
     out.sample.square().mean().backward()
     assert all(p.grad is not None for p in net.parameters())

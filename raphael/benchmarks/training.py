@@ -6,11 +6,11 @@ import torch
 from omegaconf import OmegaConf
 
 from raphael.benchmarks.common import CONF
+from raphael.module import RaphaelModule
 
 
 def default_module(**model_overrides):
     """RaphaelModule of the embedded default (conf/model/raphael.yaml, MiniLM, ddpm, AdamW)."""
-    from raphael.module import RaphaelModule
 
     model = OmegaConf.merge(OmegaConf.load(CONF / "model" / "raphael.yaml"), OmegaConf.create(model_overrides))
     optim = OmegaConf.merge(OmegaConf.load(CONF / "optim" / "adamw.yaml"),

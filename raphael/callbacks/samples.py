@@ -10,6 +10,8 @@ import torch
 from PIL import Image
 
 from raphael.analysis.images import save_grid, to_uint8
+from raphael.data.oracle import alignment_details
+from raphael.data.shapes import DEFAULT_HOLDOUT, eval_prompts
 
 # oracle reading -> logged name (val/<name>, and val/<name>_holdout for the held-out compositions)
 SCORE_LOGS = {"overall": "alignment", "count_right": "count_right", "all_right": "all_right", "clean": "clean",
@@ -80,8 +82,6 @@ class SampleGridCallback(L.Callback):
     def _score(self, trainer, pl_module) -> tuple[list[str], np.ndarray]:
         """Sample the fixed evaluation prompts (the training distribution) and the held-out compositions,
         log the oracle's reading of each set, and return the first `num_prompts` for the grid."""
-        from raphael.data.oracle import alignment_details
-        from raphael.data.shapes import DEFAULT_HOLDOUT, eval_prompts
 
         holdout = getattr(trainer.datamodule, "holdout_pairs", None)
         holdout = DEFAULT_HOLDOUT if holdout is None else holdout

@@ -19,9 +19,10 @@ import torch
 from torch import Tensor, nn
 
 from .config import ModelConfig
-from .guidance import GuidedDenoiser
+from .denoiser import Denoiser, DenoiserAux, DenoiserOutput
 from .moe import TimeGate, ddpm_linear_alphas_cumprod
 from .text_encoder import TextEncoding
+from .unet import RaphaelUNet
 
 
 def select_text(text: TextEncoding, rows: Tensor) -> TextEncoding:
@@ -38,16 +39,13 @@ def _scatter_rows(parts: list[tuple[Tensor, Tensor]], batch: int) -> Tensor:
     return full
 
 
-class ExpertEnsemble(GuidedDenoiser, nn.Module):
+class ExpertEnsemble(Denoiser):
     """`time_moe.num_experts` whole U-Nets (the per-block time-MoE off inside them); the sample of
     timestep t is denoised by expert `router(t)` alone. Same network contract as RaphaelUNet."""
 
     def __init__(self, cfg: ModelConfig, text_dim: int):
-        super().__init__()
-        from .unet import RaphaelUNet
-
-        cfg = ModelConfig.from_any(cfg).validate()
-        self.cfg, self.text_dim = cfg, text_dim
+        cfg = ModelConfig.from_any(cfg)
+        super().__init__(cfg, text_dim)
         tm = cfg.time_moe
         alphas = ddpm_linear_alphas_cumprod(cfg.num_train_timesteps) if (
             tm.router == "fixed_intervals" and tm.boundaries is None) else None
@@ -57,22 +55,14 @@ class ExpertEnsemble(GuidedDenoiser, nn.Module):
                                     expert_init_ckpt=None,
                                     time_moe=dataclasses.replace(tm, enabled=False))
         self.experts = nn.ModuleList([RaphaelUNet(inner, text_dim) for _ in range(tm.num_experts)])
-        self.in_channels = self.experts[0].in_channels
-        self.out_channels = self.experts[0].out_channels
-
-    @property
-    def size_multiple(self) -> int:
-        return self.cfg.size_multiple
 
     def transformer_blocks(self) -> list[nn.Module]:
         """Every expert's transformer blocks, expert after expert."""
         return [blk for e in self.experts for blk in e.transformer_blocks()]
 
     def forward(self, x: Tensor, t: Tensor, text: TextEncoding, edge_size: tuple[int, int] | None = None):
-        from .unet import UNetAux, UNetOutput
-
         B = x.shape[0]
-        t = t.to(x.device).long().expand(B) if t.dim() == 0 else t.to(x.device).long()
+        t = self.timesteps(t, x)
         routes = self.router(t).routes
         order = torch.argsort(routes, stable=True)
         counts = torch.bincount(routes, minlength=len(self.experts)).tolist()
@@ -80,7 +70,7 @@ class ExpertEnsemble(GuidedDenoiser, nn.Module):
         outs = [(idx, self.experts[e](x.index_select(0, idx), t.index_select(0, idx),
                                       select_text(text, idx), edge_size)) for e, idx in ran]
         sample = _scatter_rows([(idx, o.sample) for idx, o in outs], B)
-        aux = UNetAux()
+        aux = DenoiserAux()
         for k, first in enumerate(outs[0][1].aux.blocks):
             merged = dataclasses.replace(first)
             for f in ("space_routes", "space_probs", "attn_map", "edge_logits"):
@@ -94,7 +84,7 @@ class ExpertEnsemble(GuidedDenoiser, nn.Module):
             aux.blocks.append(merged)
         aux.balance_space = sum(o.aux.balance_space * len(idx) for idx, o in outs) / B
         aux.balance_time = x.new_zeros((), dtype=torch.float32)
-        return UNetOutput(sample, aux)
+        return DenoiserOutput(sample, aux)
 
     @torch.no_grad()
     def text_routes(self, text: TextEncoding) -> Tensor:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .text_encoder import TextEncoding, concat_text
+from .text_encoder import TextEncoding
 
 
 def guided_eps(net, x: Tensor, t: Tensor, text: TextEncoding, guidance: float,
@@ -33,11 +33,3 @@ def guided_denoiser(net, text: TextEncoding, guidance: float, edge_size: tuple[i
         return eps, out.aux
 
     return denoise
-
-
-class GuidedDenoiser:
-    """Mixin for the denoisers: `forward_with_cfg` beside `forward` (DiT style)."""
-
-    def forward_with_cfg(self, x: Tensor, t: Tensor, text_cond: TextEncoding, text_uncond: TextEncoding,
-                         guidance: float) -> Tensor:
-        return guided_eps(self, x, t, concat_text(text_cond, text_uncond), guidance)[0]

@@ -11,11 +11,11 @@ expert fields are ignored (the baseline has none of them). See docs/peers.md.
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor, nn
+from diffusers import UNet2DConditionModel
+from torch import Tensor
 
 from .config import ModelConfig
-from .guidance import GuidedDenoiser
+from .denoiser import Denoiser, DenoiserOutput
 from .text_encoder import TextEncoding
 
 
@@ -47,41 +47,18 @@ def diffusers_kwargs(cfg: ModelConfig, text_dim: int) -> dict:
     )
 
 
-class SDUNet(GuidedDenoiser, nn.Module):
+class SDUNet(Denoiser):
     """forward(x, t, text, edge_size) -> UNetOutput(sample, aux) with aux.blocks empty and zero balance
     losses; text_routes -> (B, L, 0). The padding mask is passed as diffusers' encoder_attention_mask."""
 
     def __init__(self, cfg: ModelConfig, text_dim: int):
-        super().__init__()
-        from diffusers import UNet2DConditionModel
-
-        cfg = ModelConfig.from_any(cfg).validate()
-        self.cfg, self.text_dim = cfg, text_dim
-        self.in_channels = cfg.in_channels
-        self.out_channels = cfg.out_channels or cfg.in_channels
+        cfg = ModelConfig.from_any(cfg)
+        super().__init__(cfg, text_dim)
         self.unet = UNet2DConditionModel(**diffusers_kwargs(cfg, text_dim))
 
-    @property
-    def size_multiple(self) -> int:
-        return self.cfg.size_multiple
-
-    def transformer_blocks(self) -> list[nn.Module]:
-        return []  # no RAPHAEL blocks: nothing to route or probe
-
     def forward(self, x: Tensor, t: Tensor, text: TextEncoding, edge_size: tuple[int, int] | None = None):
-        from .unet import UNetAux, UNetOutput
-
-        H, W = x.shape[-2:]
-        m = self.size_multiple
-        if H % m or W % m:
-            raise ValueError(f"image size {H}x{W} must be divisible by {m} = 2**(len(model.channel_mult) - 1)")
-        t = t.to(x.device).long().expand(x.shape[0]) if t.dim() == 0 else t.to(x.device).long()
+        self.check_size(x)
+        t = self.timesteps(t, x)
         sample = self.unet(x, t, encoder_hidden_states=text.states.to(x.dtype),
                            encoder_attention_mask=text.mask, return_dict=False)[0]
-        zero = x.new_zeros((), dtype=torch.float32)
-        return UNetOutput(sample, UNetAux(blocks=[], balance_space=zero, balance_time=zero))
-
-    @torch.no_grad()
-    def text_routes(self, text: TextEncoding) -> Tensor:
-        B, L = text.mask.shape
-        return torch.empty(B, L, 0, dtype=torch.long, device=text.mask.device)
+        return DenoiserOutput(sample, self.empty_aux(x))  # no RAPHAEL blocks: nothing to route or probe

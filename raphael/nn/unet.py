@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import NamedTuple
-
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -13,22 +10,12 @@ from torch.utils.checkpoint import checkpoint
 
 from .block import BlockAux, TransformerBlock
 from .config import ModelConfig
+from .denoiser import Denoiser, DenoiserAux, DenoiserOutput
 from .edge_head import EdgeHead
-from .guidance import GuidedDenoiser
 from .moe import ddpm_linear_alphas_cumprod, timestep_embedding
 from .text_encoder import TextEncoding
 
-
-@dataclass
-class UNetAux:
-    blocks: list[BlockAux] = field(default_factory=list)
-    balance_space: Tensor | None = None  # scalar: mean over space-MoE blocks (0 if none)
-    balance_time: Tensor | None = None  # scalar: mean over time-MoE blocks (0 if none)
-
-
-class UNetOutput(NamedTuple):
-    sample: Tensor
-    aux: UNetAux
+UNetAux, UNetOutput = DenoiserAux, DenoiserOutput  # the names the rest of the suite reads
 
 
 class ResBlock(nn.Module):
@@ -81,14 +68,11 @@ class SpatialTransformer(nn.Module):
         return rearrange(h, "b (h w) c -> b c h w", h=H, w=W), aux
 
 
-class RaphaelUNet(GuidedDenoiser, nn.Module):
+class RaphaelUNet(Denoiser):
     def __init__(self, cfg: ModelConfig, text_dim: int):
-        super().__init__()
-        cfg = ModelConfig.from_any(cfg).validate()
-        self.cfg, self.text_dim = cfg, text_dim
+        cfg = ModelConfig.from_any(cfg)
+        super().__init__(cfg, text_dim)
         self.checkpointing = cfg.checkpointing
-        self.in_channels = cfg.in_channels
-        self.out_channels = cfg.out_channels or cfg.in_channels
         ch, g = cfg.channels, cfg.norm_groups
         emb_dim = 4 * ch
         self.time_embed = nn.Sequential(nn.Linear(ch, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
@@ -157,10 +141,6 @@ class RaphaelUNet(GuidedDenoiser, nn.Module):
         mods = [m for stage in self.down for m in stage] + list(self.mid) + [m for stage in self.up for m in stage]
         return [m for m in mods if isinstance(m, SpatialTransformer)]
 
-    @property
-    def size_multiple(self) -> int:
-        return self.cfg.size_multiple
-
     # ------------------------------------------------------------------ forward
     def _run(self, layer: nn.Module, x: Tensor, emb: Tensor, t: Tensor, text: TextEncoding,
              edge_size, aux: UNetAux) -> Tensor:
@@ -178,14 +158,9 @@ class RaphaelUNet(GuidedDenoiser, nn.Module):
 
     def forward(self, x: Tensor, t: Tensor, text: TextEncoding,
                 edge_size: tuple[int, int] | None = None) -> UNetOutput:
-        H, W = x.shape[-2:]
-        m = self.size_multiple
-        if H % m or W % m:
-            raise ValueError(f"image size {H}x{W} must be divisible by {m} = model.patch_size * "
-                             "2**(len(model.channel_mult) - 1)")
-        if edge_size is None:
-            edge_size = (H, W)
-        t = t.to(x.device).long().expand(x.shape[0]) if t.dim() == 0 else t.to(x.device).long()
+        self.check_size(x)
+        edge_size = edge_size or tuple(x.shape[-2:])
+        t = self.timesteps(t, x)
         emb = self.time_embed(timestep_embedding(t, self.cfg.channels).to(x.dtype))
         aux = UNetAux()
         h = self.stem(F.pixel_unshuffle(x, self.patch) if self.patch > 1 else x)
@@ -200,7 +175,7 @@ class RaphaelUNet(GuidedDenoiser, nn.Module):
             h = torch.cat([h, skips.pop()], dim=1)
             for layer in stage:
                 h = self._run(layer, h, emb, t, text, edge_size, aux)
-        zero = x.new_zeros((), dtype=torch.float32)
+        zero = x.new_zeros((), dtype=torch.float32)  # the balance loss of a network without that MoE
         bs = [b.balance_space for b in aux.blocks if b.balance_space is not None]
         bt = [b.balance_time for b in aux.blocks if b.balance_time is not None]
         aux.balance_space = torch.stack(bs).mean() if bs else zero
