@@ -13,8 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-GATE_GRADS = ("switch", "straight_through", "none")
-TIME_ROUTERS = ("learned", "fixed_uniform", "fixed_intervals")
+from .config import GATE_GRADS, TIME_ROUTERS
 
 
 # ----------------------------------------------------------------------------- helpers
