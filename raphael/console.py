@@ -1,9 +1,10 @@
 """What a person reads on the console: third-party noise off (narrowly), one line per INFO record.
 
 `quiet_third_party()` runs at the start of every entry point, after Hydra has set up logging:
-- Lightning's package logger has a console handler of its own *and* propagates to the root logger that
-  Hydra configures (console + <task>.log), so every Lightning INFO line was printed twice: its own
-  handler goes, Hydra's stays (the file keeps every line).
+- Lightning's loggers have console handlers of their own (`lightning` always; `lightning.pytorch` and
+  `lightning.fabric` when imported before logging was set up, then without propagation), so its INFO lines
+  were printed twice, or once but missing from Hydra's `<task>.log`: when Hydra has configured the root
+  logger, those handlers go and the records propagate to Hydra's console and file handlers.
 - Lightning's "litlogger" tip, and torch-tree's `LeafSpec` deprecation raised inside Lightning, are
   filtered by their exact message; nothing else is silenced.
 - transformers' "Loading weights" progress bar (the frozen text encoder) is turned off.
@@ -25,10 +26,12 @@ class _DropMessages(logging.Filter):
 
 
 def quiet_third_party() -> None:
-    lightning_logger = logging.getLogger("lightning")
     if logging.getLogger().handlers:  # Hydra's handlers print (and file) every record once
-        for handler in list(lightning_logger.handlers):
-            lightning_logger.removeHandler(handler)
+        for name in ("lightning", "lightning.pytorch", "lightning.fabric"):
+            logger = logging.getLogger(name)
+            for handler in list(logger.handlers):
+                logger.removeHandler(handler)
+            logger.propagate = True
     logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropMessages("litlogger"))
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
     try:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import hydra
 import lightning as L
+from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
@@ -67,11 +68,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = hydra.utils.instantiate(cfg.data)
     module = build_module(cfg)
     callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
+    bar = {}
+    if not sys.stdout.isatty():  # a log file: the plain [train]/[val] lines say it; a bar would dump its last frame
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+        bar = {"enable_progress_bar": False}
     loggers = [instantiate_logger(c, cfg.paths.output_dir) for c in (cfg.get("logger") or {}).values() if c]
     config = OmegaConf.to_container(cfg, resolve=True)
     for logger in loggers:
         logger.log_hyperparams(config)
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, **bar)
     # our own checkpoints hold the run config (DictConfig) in hparams: trusted, not weights-only
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
     if not trainer.interrupted and trainer.limit_val_batches != 0 and module.validated_at != trainer.global_step:
