@@ -8,22 +8,15 @@ the steps each run reached in its 19 minutes, beside the budget=cpu constant-rat
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
+
+from raphael.metrics.report import steps_reached
 
 HERE = Path(__file__).resolve().parent
 BASELINE = HERE.parent / "budget_cpu" / "results"
 KEYS = [("alignment_regular", "overall", "alignment"), ("alignment_holdout", "overall", "held-out"),
         ("alignment_regular", "count_right", "count right"), ("alignment_regular", "all_right", "all right")]
-
-
-def steps_reached(run_dir: str) -> int | None:
-    path = Path(run_dir) / "csv" / "metrics.csv"
-    if not path.is_file():
-        return None
-    steps = [int(r["step"]) for r in csv.DictReader(open(path)) if r.get("step")]
-    return max(steps) + 1 if steps else None
 
 
 def rows(arm: str, files: list[Path]) -> list[str]:

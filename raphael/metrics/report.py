@@ -4,6 +4,7 @@ Every experiments/<figure>/report.py is a thin call into these helpers."""
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -16,6 +17,17 @@ def load_results(folder: str | Path, pattern: str = "*.json") -> list[dict]:
     """Every evaluation JSON (raphael.evaluate's metrics.json) under ``folder``."""
     files = sorted(Path(folder).glob(pattern))
     return [json.loads(f.read_text()) | {"_file": str(f)} for f in files]
+
+
+def steps_reached(run_dir: str | Path) -> int | None:
+    """Training steps a run reached (its csv/metrics.csv), None without the file: a time-bounded run
+    (trainer.max_time) reports how far it got."""
+    path = Path(run_dir) / "csv" / "metrics.csv"
+    if not path.is_file():
+        return None
+    with open(path) as f:
+        steps = [int(r["step"]) for r in csv.DictReader(f) if r.get("step")]
+    return max(steps) + 1 if steps else None
 
 
 def override_value(run: dict, key: str, default=None):
