@@ -123,7 +123,6 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, module=None, log=print) ->
 
     fid = None
     if cfg.fid.enabled:
-
         recipe = CNNRecipe(**OmegaConf.to_container(cfg.fid.get("cnn") or {}))
         feature = build_feature_extractor(cfg.fid.feature, cfg.fid.cache_dir, cfg.fid.inception_weights,
                                           recipe=recipe, log=log)
