@@ -208,7 +208,8 @@ def write_shapes_shards(
             )
     edge_fn = make_edge_fn(edges, hed_weights)
     n_obj = (int(num_objects[0]), int(num_objects[1]))
-    with tqdm(total=num + val, desc=f"shapes -> {out}", unit="img", disable=not progress) as bar:
+    # disable=None: tqdm draws no bar when stderr is not a terminal (a log file)
+    with tqdm(total=num + val, desc=f"shapes -> {out}", unit="img", disable=None if progress else True) as bar:
         n_train = _write_split(out, "train", num, seed, shard_size, sizes, n_obj, holdout, edge_fn, bar)
         n_val = (
             _write_split(out, "val", val, seed, shard_size, sizes, n_obj, holdout, edge_fn, bar) if val else 0
@@ -286,7 +287,7 @@ def add_edges(
         log.warning("add-edges: skipped a bad sample or shard: %r", exn)
         return True
 
-    bar = tqdm(desc=f"edges -> {out}", unit="img", disable=not progress)
+    bar = tqdm(desc=f"edges -> {out}", unit="img", disable=None if progress else True)
     for url in urls:
         source = wds.DataPipeline(
             wds.SimpleShardList([url]), wds.tarfile_to_samples(handler=count_and_continue)
