@@ -133,7 +133,8 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, module=None, log=print) ->
     guidance = [float(w) for w in cfg.guidance]
     results, grids = [], {}
     module.generate([prompts[0][1]], guidance=guidance[0], steps=1, seed=0)  # warm-up: keep first-call costs out of samples/s
-    bar = tqdm(total=len(guidance) * len(batches), desc=f"evaluate {label}", unit="batch", mininterval=5)
+    bar = tqdm(total=len(guidance) * len(batches), desc=f"evaluate {label}", unit="batch", mininterval=5,
+               disable=None)  # None: no bar in a log file (the per-guidance lines say it)
     for w in guidance:
         details = {name: [] for name in sets}
         pixels_all, gen_seconds = [], 0.0
