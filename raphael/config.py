@@ -64,7 +64,7 @@ def check_number(field: str, value, low: float | None = None, high: float | None
         _fail(field, value, allowed or span)
 
 
-def validate_model(model_cfg: DictConfig, num_train_timesteps: int) -> None:
+def validate_model(model_cfg: DictConfig, num_train_timesteps: int) -> ModelConfig:
     try:
         schema = OmegaConf.structured(ModelConfig)
         merged = OmegaConf.to_object(OmegaConf.merge(schema, model_cfg))
@@ -77,7 +77,7 @@ def validate_model(model_cfg: DictConfig, num_train_timesteps: int) -> None:
         raise ConfigError(f"model config does not match the schema raphael.nn.config.ModelConfig: "
                           f"{str(err).splitlines()[0]}") from None
     try:
-        merged.validate(num_train_timesteps=num_train_timesteps)
+        return merged.validate(num_train_timesteps=num_train_timesteps)
     except ValueError as err:
         raise ConfigError(str(err)) from None
 
@@ -111,9 +111,8 @@ def validate_text_encoder(cfg: DictConfig) -> None:
               allowed="tokens per caption: an integer >= 2 (77 as CLIP)")
     if cfg.get("pooled", "auto") not in ("cls", "eos", "auto"):
         _fail("text_encoder.pooled", cfg.get("pooled"), "allowed: cls, eos, auto")
-    cache = cfg.get("cache_size", 0)
-    if not isinstance(cache, int) or isinstance(cache, bool) or cache < 0:
-        _fail("text_encoder.cache_size", cache, "an integer >= 0 (captions whose states stay in memory; 0 = none)")
+    check_int("text_encoder.cache_size", cfg.get("cache_size", 0), low=0,
+              allowed="an integer >= 0 (captions whose states stay in memory; 0 = none)")
 
 
 def validate_optim(cfg: DictConfig) -> None:
@@ -181,22 +180,20 @@ def validate_config(cfg: DictConfig) -> None:
         loss = cfg.diffusion.get("loss") or {}
         if loss.get("weighting", "none") not in WEIGHTINGS:
             _fail("diffusion.loss.weighting", loss.get("weighting"), f"allowed: {', '.join(WEIGHTINGS)}")
-        gamma = loss.get("snr_gamma", 5.0)
-        if isinstance(gamma, bool) or not isinstance(gamma, int | float) or not gamma > 0:
-            _fail("diffusion.loss.snr_gamma", gamma, "must be a number > 0 (min-SNR-gamma: 5)")
-        if not 0.0 <= float(cfg.diffusion.cond_drop) < 1.0:
-            _fail("diffusion.cond_drop", cfg.diffusion.cond_drop, "must lie in [0, 1) (the paper: 0.1)")
+        check_number("diffusion.loss.snr_gamma", loss.get("snr_gamma", 5.0), low=0, low_open=True,
+                     allowed="must be a number > 0 (min-SNR-gamma: 5)")
+        check_number("diffusion.cond_drop", cfg.diffusion.cond_drop, low=0, high=1, high_open=True,
+                     allowed="must lie in [0, 1) (the paper: 0.1)")
         validate_guidance("diffusion.guidance", cfg.diffusion.guidance)
     down_factor = 1
     if "model" in cfg:
-        validate_model(cfg.model, steps)
+        down_factor = validate_model(cfg.model, steps).size_multiple
         model_steps = cfg.model.get("num_train_timesteps", steps)
         if "diffusion" in cfg and model_steps != steps:
             _fail("model.num_train_timesteps", model_steps,
                   f"the same as diffusion.num_train_timesteps = {steps} (the time experts split the "
                   "diffusion's steps)", f"Set both: diffusion.num_train_timesteps={steps} "
                   f"model.num_train_timesteps={steps}.")
-        down_factor = 2 ** (len(cfg.model.get("channel_mult", [1])) - 1) * int(cfg.model.get("patch_size", 1))
     if "optim" in cfg:
         validate_optim(cfg.optim)
     if "trainer" in cfg:

@@ -8,9 +8,10 @@ from pathlib import Path
 WANTED = ("train/loss", "val/loss", "val/denoise", "val/alignment", "val/alignment_holdout")
 
 
-def _clock(seconds: float) -> str:
+def clock(seconds: float) -> str:
+    """M:SS, or H:MM:SS from an hour on."""
     m, s = divmod(int(seconds), 60)
-    return f"{m // 60}:{m % 60:02d}:{s:02d}"
+    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
 def _newest(folder: Path, pattern: str) -> Path | None:
@@ -26,7 +27,7 @@ def training_summary(run_dir: str | Path, metrics: dict[str, float], steps: int,
     csv = run / "csv" / "metrics.csv"
     wandb_run = _newest(run / "wandb", "offline-run-*")
     reached = "  ".join(f"{k} {metrics[k]:.4g}" for k in WANTED if k in metrics)
-    lines = [f"done: {steps} steps in {_clock(wall_seconds)} (wall)", f"  {reached}" if reached else None,
+    lines = [f"done: {steps} steps in {clock(wall_seconds)} (wall)", f"  {reached}" if reached else None,
              f"  checkpoint   {ckpt}" if ckpt.is_file() else "  checkpoint   none written",
              f"  last grid    {grid}" if grid else None,
              f"  metrics CSV  {csv}" if csv.is_file() else None,

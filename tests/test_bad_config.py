@@ -79,6 +79,7 @@ VALUES = {
     "model.space_moe.alpha=abc": ["model.space_moe.alpha", "'abc'", "float"],
     "text_encoder.max_length=0": ["text_encoder.max_length", ">= 2"],
     "text_encoder.pooled=mean": ["text_encoder.pooled", "cls, eos, auto"],
+    "diffusion.cond_drop=abc": ["diffusion.cond_drop", "[0, 1)"],
 }
 
 

@@ -9,12 +9,9 @@ import time
 import lightning as L
 from lightning.pytorch.callbacks import Timer
 
+from raphael.summary import clock
+
 VALIDATION_KEYS = ("val/loss", "val/denoise", "val/alignment", "val/alignment_holdout", "val/count_right")
-
-
-def _clock(seconds: float) -> str:
-    m, s = divmod(int(seconds), 60)
-    return f"{m // 60}:{m % 60:02d}:{s:02d}" if m >= 60 else f"{m}:{s:02d}"
 
 
 class LogLineProgress(L.Callback):
@@ -47,7 +44,7 @@ class LogLineProgress(L.Callback):
             eta = min(eta, timer.time_remaining())
         loss = float(outputs["loss"]) if isinstance(outputs, dict) else float(outputs)
         print(f"[train] step {step}/{trainer.max_steps} loss {loss:.4f} {rate:.0f} img/s "
-              f"{per_step:.3f} s/step elapsed {_clock(now - self._start)} eta {_clock(eta)}", flush=True)
+              f"{per_step:.3f} s/step elapsed {clock(now - self._start)} eta {clock(eta)}", flush=True)
         self._last, self._last_step, self._images = now, step, 0
 
     def on_validation_end(self, trainer, pl_module) -> None:
