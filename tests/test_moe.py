@@ -160,6 +160,29 @@ def test_time_moe_one_expert_per_sample(router):
         assert not list(moe.gate.parameters()) and float(res.balance_loss) == 0.0
 
 
+
+def test_time_moe_shared_phase_uses_expert_zero_then_split_copies_it():
+    torch.manual_seed(0)
+    moe = TimeMoE(D, 3, ffn_mult=2, gate_hidden=16, shared=True).double()
+    h, t = torch.randn(4, 5, D, dtype=torch.float64), torch.tensor([0, 300, 600, 999])
+    res = moe(h, t)
+    assert res.routes.tolist() == [0, 0, 0, 0] and float(res.balance_loss) == 0.0
+    torch.testing.assert_close(res.output, moe.experts[0](h))
+    assert not torch.equal(moe.experts[1][0].weight, moe.experts[0][0].weight)
+    pairs = moe.split()
+    assert len(pairs) == 2 * len(list(moe.experts[0].parameters())) and not bool(moe.shared)
+    for e in (1, 2):
+        for a, b in zip(moe.experts[0].parameters(), moe.experts[e].parameters()):
+            assert torch.equal(a, b) and a.data_ptr() != b.data_ptr()
+    assert moe(h, t).routes.unique().numel() >= 1 and moe.state_dict()["shared"].item() is False
+
+
+def test_time_moe_loads_a_state_dict_from_before_the_warm_start():
+    old = {k: v for k, v in TimeMoE(D, 3, ffn_mult=2).state_dict().items() if k != "shared"}
+    moe = TimeMoE(D, 3, ffn_mult=2, shared=True)
+    moe.load_state_dict(old)
+    assert not bool(moe.shared)
+
 def test_fixed_uniform_block_boundaries():
     gate = TimeGate(4, "fixed_uniform", num_train_timesteps=1000)
     t = torch.tensor([0, 249, 250, 499, 500, 749, 750, 999])

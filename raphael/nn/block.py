@@ -53,7 +53,8 @@ class TransformerBlock(nn.Module):
         if time_moe.enabled:
             self.time_moe: TimeMoE | None = TimeMoE(
                 dim, time_moe.num_experts, time_moe.router, ffn_mult, gate.hidden, gate.noise_std, gate.grad,
-                num_train_timesteps, time_moe.boundaries, alphas_cumprod)
+                num_train_timesteps, time_moe.boundaries, alphas_cumprod,
+                shared=time_moe.shared_until > 0)
             self.ffn = None
         else:
             self.time_moe, self.ffn = None, FeedForward(dim, ffn_mult * dim)

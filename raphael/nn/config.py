@@ -32,6 +32,9 @@ class TimeMoEConfig:
     # inner boundaries t_1 < ... < t_{E-1} for router=fixed_intervals (expert e serves
     # t in [t_e, t_{e+1})); null = equal noise mass under the DDPM linear schedule.
     boundaries: list[int] | None = None
+    # warm start: for this fraction of the training budget every t goes to expert 0, then expert 0
+    # (weights and optimizer state) is copied into the others; 0 = separate experts from the start (the paper)
+    shared_until: float = 0.0
 
 
 @dataclass
@@ -163,6 +166,9 @@ class ModelConfig:
             if self.time_moe.num_experts <= 0:
                 fail("time_moe.num_experts", self.time_moe.num_experts,
                      "an integer >= 1 while time_moe.enabled is true (set time_moe.enabled=false for none)")
+            if not (0.0 <= float(self.time_moe.shared_until) < 1.0):
+                fail("time_moe.shared_until", self.time_moe.shared_until,
+                     "a fraction of the training budget in [0, 1) (0 = separate experts from the start)")
             if self.time_moe.router not in TIME_ROUTERS:
                 fail("time_moe.router", self.time_moe.router, f"one of {list(TIME_ROUTERS)}")
             b = self.time_moe.boundaries

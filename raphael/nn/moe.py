@@ -319,20 +319,47 @@ class TimeMoEResult(NamedTuple):
 
 
 class TimeMoE(nn.Module):
-    """One expert per sample, chosen from t; dispatch groups the samples by expert."""
+    """One expert per sample, chosen from t; dispatch groups the samples by expert.
+
+    `shared=True` (the warm start, `time_moe.shared_until`): every t goes to expert 0 with weight 1 and
+    the gate is idle, until `split()` copies expert 0 into the others. The flag is a buffer, so a
+    checkpoint taken in either phase samples as it trained."""
 
     def __init__(self, dim: int, num_experts: int, router: str = "learned", ffn_mult: int = 4,
                  gate_hidden: int = 64, noise_std: float = 0.01, grad: str = "switch",
                  num_train_timesteps: int = 1000, boundaries: list[int] | None = None,
-                 alphas_cumprod: Tensor | None = None):
+                 alphas_cumprod: Tensor | None = None, shared: bool = False):
         super().__init__()
         self.num_experts = num_experts
         self.gate = TimeGate(num_experts, router, gate_hidden, noise_std, grad, num_train_timesteps,
                              boundaries, alphas_cumprod)
         self.experts = nn.ModuleList([FeedForward(dim, ffn_mult * dim) for _ in range(num_experts)])
+        self.register_buffer("shared", torch.tensor(bool(shared)))
+        self._register_load_state_dict_pre_hook(self._default_shared)
+
+    @staticmethod
+    def _default_shared(state_dict, prefix, *args) -> None:
+        state_dict.setdefault(prefix + "shared", torch.tensor(False))  # checkpoints from before the warm start
+
+    @torch.no_grad()
+    def split(self) -> list[tuple[nn.Parameter, nn.Parameter]]:
+        """End the shared phase: copy expert 0 into every other expert; returns (source, copy) pairs."""
+        pairs = [(src, dst) for e in range(1, self.num_experts)
+                 for src, dst in zip(self.experts[0].parameters(), self.experts[e].parameters())]
+        for src, dst in pairs:
+            dst.copy_(src)
+        self.shared.fill_(False)
+        return pairs
+
+    def route(self, t: Tensor) -> GateResult:
+        if not bool(self.shared):
+            return self.gate(t)
+        zeros = torch.zeros(t.shape[0], dtype=torch.long, device=t.device)
+        probs = F.one_hot(zeros, self.num_experts).float()
+        return GateResult(zeros, probs, torch.ones(t.shape[0], device=t.device), torch.zeros((), device=t.device))
 
     def forward(self, h: Tensor, t: Tensor) -> TimeMoEResult:
-        gate = self.gate(t)
+        gate = self.route(t)
         B = h.shape[0]
         order = torch.argsort(gate.routes, stable=True)
         counts = torch.bincount(gate.routes, minlength=self.num_experts).tolist()

@@ -1,0 +1,8 @@
+# Where the full model loses at budget=cpu, and the time experts' warm start (issue 11).
+# Run with: ARMS="<arm> ..." CORES=1 SEED=0 bash experiments/budget_arms.sh experiments/time_experts
+declare -A ARM=(
+  [no_time_moe]="model.time_moe.enabled=false"
+  [no_edge]="model.edge.enabled=false"
+  [shared_0.5]="model.time_moe.shared_until=0.5"
+  [shared_0.75]="model.time_moe.shared_until=0.75"
+)
