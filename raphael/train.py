@@ -1,101 +1,18 @@
-"""Train a denoiser: `python -m raphael.train experiment=space_moe` (Hydra; see conf/train.yaml)."""
+"""Train a denoiser: `python -m raphael.train experiment=space_moe` (Hydra; see conf/train.yaml).
+The run itself is `raphael.training.train`; this entry point maps failures to exit codes."""
 
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import hydra
-import lightning as L
-from lightning.pytorch.callbacks import ProgressBar
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from raphael.callbacks.guards import NonFiniteLossError
-from raphael.config import ConfigError, check_experiment_arg, user_errors, validate_config
-from raphael.console import quiet_third_party
-from raphael.module import RaphaelModule
-from raphael.rundir import check_writable, find_last_checkpoint, run_dir_of, wandb_run_id
-from raphael.summary import training_summary
-
-
-def resolve_ckpt_path(ckpt_path: str | None, log_dir: str, task_name: str, experiment: str,
-                      output_dir: str | None = None) -> str | None:
-    """`last` -> this run dir's newest last.ckpt/interrupted.ckpt, else the newest of this experiment's
-    runs (raphael.rundir); a path must exist."""
-    if ckpt_path is None:
-        return None
-    if ckpt_path == "last":
-        return str(find_last_checkpoint(output_dir or "", str(Path(log_dir, task_name, experiment))))
-    if not Path(ckpt_path).is_file():
-        raise ConfigError(f"ckpt_path={ckpt_path!r} is not a file: pass an existing .ckpt, `last`, or null.")
-    return ckpt_path
-
-
-def build_module(cfg: DictConfig) -> RaphaelModule:
-    return RaphaelModule(
-        model=cfg.model,
-        text_encoder=cfg.text_encoder,
-        diffusion=cfg.diffusion,
-        optim=cfg.optim,
-        vae=cfg.vae,
-        image_size=cfg.data.image_size,
-        seed=cfg.seed,
-    )
-
-
-def instantiate_logger(logger_cfg: DictConfig, run_dir: str):
-    """W&B continues one run across resumes: the id is kept in the run dir (raphael.rundir)."""
-    if str(logger_cfg.get("_target_", "")).endswith("WandbLogger"):
-        logger = hydra.utils.instantiate(logger_cfg, id=wandb_run_id(run_dir), resume="allow")
-        logger._wandb_init.pop("anonymous", None)  # Lightning passes anonymous=None; W&B warns it is deprecated
-        return logger
-    return hydra.utils.instantiate(logger_cfg)
-
-
-def train(cfg: DictConfig) -> dict[str, float]:
-    quiet_third_party()
-    started = time.perf_counter()
-    validate_config(cfg)
-    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg.paths.log_dir, cfg.task_name, cfg.experiment_name,
-                                  cfg.paths.output_dir)
-    if ckpt_path is not None and run_dir_of(ckpt_path) is not None:
-        cfg.paths.output_dir = str(run_dir_of(ckpt_path))  # a resume continues in the run's own folder
-        print(f"resuming from {ckpt_path}; writing into {cfg.paths.output_dir}", flush=True)
-    check_writable(cfg.paths.output_dir)
-    L.seed_everything(cfg.seed, workers=True)
-    datamodule = hydra.utils.instantiate(cfg.data)
-    module = build_module(cfg)
-    callbacks = [hydra.utils.instantiate(c) for c in (cfg.get("callbacks") or {}).values() if c]
-    bar = {}
-    if not sys.stdout.isatty():  # a log file: the plain [train]/[val] lines say it; a bar would dump its last frame
-        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
-        bar = {"enable_progress_bar": False}
-    loggers = [instantiate_logger(c, cfg.paths.output_dir) for c in (cfg.get("logger") or {}).values() if c]
-    config = OmegaConf.to_container(cfg, resolve=True)
-    for logger in loggers:
-        logger.log_hyperparams(config)
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers, **bar)
-    # our own checkpoints hold the run config (DictConfig) in hparams: trusted, not weights-only
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=False)
-    if not trainer.interrupted and trainer.limit_val_batches != 0 and module.validated_at != trainer.global_step:
-        # a run that ended between validations (trainer.max_time, budget=cpu) still reports its final
-        # state, with the EMA weights the last checkpoint holds; a sweep needs that metric
-        trainer.validate(module, datamodule=datamodule, verbose=False)
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items()}
-    for logger in loggers:  # close the W&B run: its log is complete, and the next job of a multirun gets its own
-        if type(logger).__name__ == "WandbLogger" and trainer.is_global_zero:
-            logger.experiment.finish()
-    if trainer.is_global_zero and not trainer.interrupted:
-        print(training_summary(cfg.paths.output_dir, metrics, trainer.global_step, time.perf_counter() - started),
-              flush=True)
-    wanted = cfg.get("optimized_metric")
-    if wanted and not trainer.interrupted:
-        if wanted not in trainer.callback_metrics:
-            raise ConfigError(f"optimized_metric={wanted!r} was not logged by validation (logged: "
-                              f"{sorted(trainer.callback_metrics)}); pick one of those.")
-    return metrics
+from raphael.config import check_experiment_arg, user_errors
+from raphael.training import train
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")

@@ -30,7 +30,7 @@ def test_the_five_paper_ablations_are_experiments():
 def test_experiment_trains_one_fast_dev_run(experiment, shards, tmp_path):
     import torch
 
-    from raphael.train import build_module, train
+    from raphael.training import build_module, train
 
     extra = []
     if experiment == "ediffi":  # experts branch from a trained base: give it one
@@ -85,7 +85,7 @@ class WatchTimeExperts(L.Callback):
 
 def test_time_experts_warm_start_splits_at_its_budget_fraction(shards, tmp_path):
     """shared_until=0.5 of 4 steps: expert 0 alone for steps 0-1, copied (weights, AdamW state, EMA) at step 2."""
-    from raphael.train import train
+    from raphael.training import train
 
     cfg = compose_train(
         "experiment=raphael", "model.time_moe.shared_until=0.5", f"paths.root_dir={tmp_path}",

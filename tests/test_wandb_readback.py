@@ -27,7 +27,7 @@ def read_wandb_log(run_dir: Path) -> list[dict]:
 @pytest.fixture(scope="module")
 def wandb_records(tmp_path_factory) -> list[dict]:
     from raphael.data.shards import write_shapes_shards
-    from raphael.train import train
+    from raphael.training import train
 
     tmp = tmp_path_factory.mktemp("wandb_run")
     write_shapes_shards(tmp / "shapes", num=32, val=8, seed=0, image_size=16, shard_size=16, progress=False)

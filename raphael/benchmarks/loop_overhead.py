@@ -1,6 +1,6 @@
 """Benchmark 7: the real training loop against the bare step (issue 11: at most 1.15x).
 
-Loop: `raphael.train.train` on the main job's configuration (experiment=space_moe, budget=small: batch 32,
+Loop: `raphael.training.train` on the main job's configuration (experiment=space_moe, budget=small: batch 32,
 Lightning, every callback of conf/callbacks/default.yaml, the CSV logger, gradient clipping, EMA, the
 datamodule reading shards in the main process) with validation off; a callback stamps the start of every
 training step. Bare: `module.training_step` + backward + AdamW (train_step_fn) on batches drawn from the
@@ -24,7 +24,7 @@ from raphael.benchmarks.common import compose_train_config
 from raphael.benchmarks.timing import Result, median
 from raphael.benchmarks.training import train_step_fn
 from raphael.data.shards import write_shapes_shards
-from raphael.train import build_module, train
+from raphael.training import build_module, train
 
 
 class StepTimer(L.Callback):
