@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from raphael.config import ConfigError
+from raphael.errors import ConfigError
 from raphael.module import RaphaelModule
 from raphael.nn.config import ModelConfig
 

@@ -1,4 +1,4 @@
-"""Errors a user can fix: entry points print them as one paragraph and exit 2 (raphael.config.user_errors)."""
+"""Errors a user can fix: entry points print them as one paragraph and exit 2 (raphael.validation.user_errors)."""
 
 
 class UserError(Exception):

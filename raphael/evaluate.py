@@ -22,7 +22,6 @@ from tqdm.auto import tqdm
 
 from raphael.analysis.images import save_grid, to_uint8
 from raphael.checkpoints import load_module
-from raphael.config import ConfigError, check_int, user_errors, validate_guidance
 from raphael.console import quiet_third_party
 from raphael.data.oracle import alignment_details
 from raphael.data.shapes import DEFAULT_HOLDOUT, eval_prompts
@@ -31,6 +30,7 @@ from raphael.metrics.fid import ReferenceFID, rendered_reference
 from raphael.metrics.fid_features import CNNRecipe, build_feature_extractor
 from raphael.metrics.report import plot_tradeoff
 from raphael.summary import next_commands
+from raphael.validation import ConfigError, check_int, user_errors, validate_guidance
 
 
 def validate_eval_config(cfg: DictConfig) -> None:

@@ -15,7 +15,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from raphael.diffusion import DenoisingLoss, ddim_sample, make_sample_scheduler, make_train_scheduler
-from raphael.knowledge import attach_emphasis
+from raphael.ernie_knowledge import attach_emphasis
 from raphael.losses import edge_loss
 from raphael.lr_schedule import BudgetLR, BudgetSchedule, trainer_progress
 from raphael.nn import build_model
@@ -110,7 +110,7 @@ class RaphaelModule(L.LightningModule):
         xt = self.train_scheduler.add_noise(x0, noise, t)
         edge_target = batch["edge"]
         text = self.encode_text(captions)
-        if batch.get("text_emphasis") is not None:  # key-word emphasis (raphael.knowledge), 0 for dropped captions
+        if batch.get("text_emphasis") is not None:  # key-word emphasis (raphael.ernie_knowledge), 0 for dropped captions
 
             text = attach_emphasis(text, batch["text_emphasis"], captions, batch["caption"])
         out = self.net(xt, t, text, edge_size=tuple(edge_target.shape[-2:]))

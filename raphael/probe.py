@@ -21,13 +21,20 @@ from rich.console import Console
 from rich.table import Table
 
 from raphael.analysis import plots
-from raphael.analysis.paths import MODES, SUBWORDS, collect_paths, make_prompts, read_list, space_layer_names
+from raphael.analysis.diffusion_paths import (
+    MODES,
+    SUBWORDS,
+    collect_paths,
+    make_prompts,
+    read_list,
+    space_layer_names,
+)
 from raphael.analysis.probe import probe_paths
 from raphael.checkpoints import load_module
-from raphael.config import ConfigError, check_int, user_errors
 from raphael.console import quiet_third_party
 from raphael.module import RaphaelModule
 from raphael.summary import next_commands
+from raphael.validation import ConfigError, check_int, user_errors
 
 
 def validate_probe_config(cfg: DictConfig) -> None:

@@ -13,7 +13,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from raphael.config import ConfigError
+from raphael.errors import ConfigError
 
 WANDB_ID_FILE = "wandb_run_id"
 RESUMABLE = ("last.ckpt", "interrupted.ckpt")  # the periodic one and the one Ctrl-C writes

@@ -7,9 +7,9 @@ from omegaconf import DictConfig
 
 from raphael.analysis.images import save_grid, to_uint8
 from raphael.checkpoints import load_module
-from raphael.config import check_int, user_errors, validate_guidance
 from raphael.console import quiet_third_party
 from raphael.summary import next_commands
+from raphael.validation import check_int, user_errors, validate_guidance
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="sample")

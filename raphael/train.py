@@ -11,8 +11,8 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from raphael.callbacks.guards import NonFiniteLossError
-from raphael.config import check_experiment_arg, user_errors
 from raphael.training import train
+from raphael.validation import check_experiment_arg, user_errors
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")

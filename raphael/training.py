@@ -12,11 +12,12 @@ import lightning as L
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from raphael.config import ConfigError, validate_config
 from raphael.console import quiet_third_party
+from raphael.errors import ConfigError
 from raphael.module import RaphaelModule
 from raphael.rundir import check_writable, find_last_checkpoint, run_dir_of, wandb_run_id
 from raphael.summary import training_summary
+from raphael.validation import validate_config
 
 
 def resolve_ckpt_path(ckpt_path: str | None, log_dir: str, task_name: str, experiment: str,

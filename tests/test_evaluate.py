@@ -55,8 +55,8 @@ def test_evaluate_tiny_checkpoint_writes_every_key(tiny_module, tmp_path):
 @pytest.mark.parametrize("override, field", [("guidance=[1.5,-2.0]", "guidance"), ("steps=0", "steps"),
                                              ("fid.feature=clip", "fid.feature")])
 def test_bad_evaluation_input_is_a_clear_error(override, field):
-    from raphael.config import ConfigError
     from raphael.evaluate import validate_eval_config
+    from raphael.validation import ConfigError
 
     cfg = compose_eval("ckpt=x.ckpt", override)
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
@@ -64,8 +64,8 @@ def test_bad_evaluation_input_is_a_clear_error(override, field):
 
 
 def test_negative_guidance_fails_before_loading(tmp_path):
-    from raphael.config import ConfigError
     from raphael.evaluate import evaluate
+    from raphael.validation import ConfigError
 
     cfg = compose_eval(f"ckpt={tmp_path / 'missing.ckpt'}", "guidance=[-1.0]")
     with pytest.raises(ConfigError, match=r"guidance.*>= 0"):
@@ -73,8 +73,8 @@ def test_negative_guidance_fails_before_loading(tmp_path):
 
 
 def test_missing_inception_weights_is_a_clear_error(tmp_path):
-    from raphael.config import ConfigError
     from raphael.metrics.fid_features import build_feature_extractor
+    from raphael.validation import ConfigError
 
     with pytest.raises(ConfigError, match="fid.inception_weights"):
         build_feature_extractor("inception", tmp_path, str(tmp_path / "nope.pt"))

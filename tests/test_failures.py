@@ -7,10 +7,10 @@ import pytest
 import torch
 from lightning.pytorch.callbacks import ModelCheckpoint
 
-from raphael.callbacks.checkpoint import AtomicCheckpointIO, InterruptCheckpoint
 from raphael.callbacks.guards import NonFiniteLossError, NonFiniteLossGuard
-from raphael.config import ConfigError
+from raphael.callbacks.interrupt import AtomicCheckpointIO, InterruptCheckpoint
 from raphael.rundir import check_writable
+from raphael.validation import ConfigError
 
 
 # ------------------------------------------------------------------------------ atomic checkpoints

@@ -14,7 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import compose_train  # noqa: E402
 
-from raphael.knowledge import (  # noqa: E402
+from raphael.ernie_knowledge import (  # noqa: E402
     KnowledgeEnhancement,
     attach_emphasis,
     emphasis_multipliers,
@@ -143,7 +143,7 @@ def test_key_token_mask_marks_the_attribute_words_only(tokenizer):
     assert marked[0] == ["large", "red", "circle", "left"]
     assert set(marked[1]) >= {"small", "diamond"} and "there" not in marked[1]
     # meta key words / POS fields override the vocabulary
-    from raphael.knowledge import key_words_of
+    from raphael.ernie_knowledge import key_words_of
 
     assert key_words_of({"key_words": ["Dog"]}, words) == {"dog"}
     assert key_words_of({"pos": [["dog", "NOUN"], ["runs", "VERB"]]}, words) == {"dog"}
@@ -321,8 +321,8 @@ def _shapes_batch(B: int = 4, size: int = 16) -> dict:
 def test_every_peer_experiment_composes_and_runs_one_training_step(experiment, tmp_path):
     import hydra
 
-    from raphael.config import validate_config
     from raphael.module import RaphaelModule
+    from raphael.validation import validate_config
 
     extra = []
     if experiment == "ediffi":

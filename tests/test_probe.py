@@ -10,7 +10,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from test_routing import CONF, build_tiny_module
 
-from raphael.analysis.paths import (
+from raphael.analysis.diffusion_paths import (
     collect_paths,
     make_prompts,
     path_of,
@@ -20,7 +20,7 @@ from raphael.analysis.paths import (
     word_token_positions,
 )
 from raphael.analysis.probe import path_overlap, probe_paths
-from raphael.config import ConfigError
+from raphael.validation import ConfigError
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,7 @@
 """Routing records read from `aux` (docs/interfaces.md): which space expert each text token takes and which
 time expert each sample takes. `RoutingStats` accumulates counts (validation, RoutingCallback);
 `RoutingRecorder` is an `on_step(t, aux)` hook for `module.generate(..., on_step=recorder)` (sampling,
-the path probe and raphael.analysis.paths).
+the path probe and raphael.analysis.diffusion_paths).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ import lightning as L
 import pandas as pd
 
 from raphael.analysis import plots
-from raphael.analysis.paths import collect_paths, make_prompts, space_layer_names
+from raphael.analysis.diffusion_paths import collect_paths, make_prompts, space_layer_names
 from raphael.analysis.routing_records import RoutingStats
 
 

@@ -28,8 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from raphael.config import ConfigError
 from raphael.data.shapes import COLORS, FILLS, POSITIONS, SHAPES, SIZES, make_sample, sample_seed
+from raphael.errors import ConfigError
 
 # per position slot: color (+ "none" = no object there), then shape, size, fill of the object there
 HEADS = {"color": len(COLORS) + 1, "shape": len(SHAPES), "size": len(SIZES), "fill": len(FILLS)}

@@ -1,4 +1,4 @@
-"""Space-MoE and time-MoE of RAPHAEL (DESIGN.md section 2).
+"""Space-MoE and time-MoE of RAPHAEL (arXiv 2305.18295; the math as built: docs/model.md).
 
 Helpers first, then the gates, then the two MoE layers. Each layer returns a NamedTuple
 (output, routes, probs, balance_loss), st-moe-pytorch style.

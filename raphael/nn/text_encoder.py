@@ -16,7 +16,7 @@ class TextEncoding(NamedTuple):
     pooled_index: Tensor  # long (B,)
     input_ids: Tensor  # long (B, L)
     # optional float (B, L) multipliers of the cross-attention logits per token (ERNIE-ViLG 2.0 key-word
-    # emphasis, raphael.knowledge); None = no emphasis (the default path does no extra work)
+    # emphasis, raphael.ernie_knowledge); None = no emphasis (the default path does no extra work)
     text_emphasis: Tensor | None = None
 
     def to(self, device) -> TextEncoding:
