@@ -10,8 +10,8 @@ Two parts, each on a random share `prob` of the training samples (independent dr
 - Key-word attention emphasis: cross-attention logits of image tokens to key-word tokens multiplied by
   1 + w_a (`attn_emphasis`), as `batch["text_emphasis"]` (B, L) of multipliers (1 elsewhere), aligned to the
   text encoder's tokens by the tokenizer's character offsets. Key words: `meta["key_words"]` (a word list),
-  else the words of `meta["pos"]` ([[word, tag], ...]) tagged NOUN/PROPN/ADJ, else the vocabulary (`words`;
-  default the shapes attribute words: colors, shapes, sizes, fills, positions).
+  else the words of `meta["pos"]` ([[word, tag], ...]) tagged NOUN/PROPN/ADJ, else the caption's words in the
+  vocabulary `words`, else the task's `key_words(caption)` (shapes: the attribute words it uses).
 
 The callback only fills the batch on training steps: validation losses stay unweighted and comparable.
 The module carries the emphasis into the network (`TextEncoding.text_emphasis`, via `attach_emphasis`).
@@ -27,23 +27,10 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 
-from raphael.data import shapes
 from raphael.nn.text_encoder import TextEncoding
+from raphael.tasks import Task
 
 KEY_POS_TAGS = ("NOUN", "PROPN", "ADJ")
-
-
-def shapes_key_words() -> list[str]:
-    """Every attribute word the shapes captions use (colors, shapes, sizes, fills, positions)."""
-
-    words = set(shapes.COLORS) | set(shapes.SHAPES) | set(shapes.POSITIONS) | set(shapes.POSITION_NOUN)
-    for table in (shapes.SIZE_WORDS, shapes.SHAPE_WORDS, shapes.FILL_ADJ):
-        for options in table.values():
-            words.update(options)
-    for phrases in shapes.POSITION_WORDS.values():  # "on the left" -> "left"
-        words.update(p.split()[-1] for p in phrases)
-    words.update(["stripes", "outline", "fill"])  # FILL_WITH phrases
-    return sorted(words)
 
 
 # ----------------------------------------------------------------------------- regions
@@ -73,13 +60,13 @@ def region_loss_weight(metas: Sequence[dict], selected: Tensor, image_hw: tuple[
 
 
 # ----------------------------------------------------------------------------- key words
-def key_words_of(meta: dict | None, vocabulary: Iterable[str]) -> set[str]:
+def key_words_of(meta: dict | None, fallback: Iterable[str]) -> set[str]:
     meta = meta or {}
     if meta.get("key_words") is not None:
         return {str(w).lower() for w in meta["key_words"]}
     if meta.get("pos") is not None:
         return {str(word).lower() for word, tag in meta["pos"] if str(tag).upper() in KEY_POS_TAGS}
-    return {w.lower() for w in vocabulary}
+    return {w.lower() for w in fallback}
 
 
 def key_token_mask(tokenizer, captions: Sequence[str], key_words: Sequence[set[str]],
@@ -120,12 +107,13 @@ class KnowledgeEnhancement(Callback):
     """Adds `loss_weight` and `text_emphasis` to every training batch (see the module docstring)."""
 
     def __init__(self, region_weight: float = 0.1, attn_emphasis: float = 0.01, prob: float = 0.5,
-                 words: Sequence[str] | None = None, seed: int = 0):
+                 words: Sequence[str] | None = None, seed: int = 0, task: Task | None = None):
         if region_weight < 0 or attn_emphasis < -1 or not 0.0 <= prob <= 1.0:
             raise ValueError(f"knowledge: region_weight={region_weight} must be >= 0, attn_emphasis="
                              f"{attn_emphasis} > -1, prob={prob} in [0, 1].")
         self.region_weight, self.attn_emphasis, self.prob = float(region_weight), float(attn_emphasis), float(prob)
-        self.words = list(words) if words else shapes_key_words()
+        self.words = list(words) if words else None
+        self.task = task or Task()
         self.seed = int(seed)
 
     def enhance(self, batch: dict, tokenizer, max_length: int, latent_hw: tuple[int, int], step: int) -> dict:
@@ -139,7 +127,8 @@ class KnowledgeEnhancement(Callback):
                                    self.region_weight)
             batch["loss_weight"] = w.to(batch["image"].device)
         if self.attn_emphasis != 0:
-            keys = [key_words_of(m, self.words) for m in metas]
+            keys = [key_words_of(m, self.words or self.task.key_words(caption))
+                    for m, caption in zip(metas, batch["caption"])]
             mask = key_token_mask(tokenizer, batch["caption"], keys, max_length)
             batch["text_emphasis"] = emphasis_multipliers(mask, sel_attn, self.attn_emphasis)
         return batch

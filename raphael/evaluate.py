@@ -1,9 +1,10 @@
 """Evaluate a checkpoint: `python -m raphael.evaluate ckpt=PATH` (conf/evaluate.yaml, docs/evaluation.md).
 
-At every guidance weight: DDIM samples for the eval prompt set (training distribution + held-out
-compositions), oracle alignment (mean, 95% CI, per attribute, held-out separately), FID against
-freshly rendered shapes through an offline feature CNN, samples/s; writes metrics.json, one sample
-grid per guidance weight and the FID-vs-alignment trade-off plot into the run directory.
+At every guidance weight: DDIM samples for the task's prompt set (shapes: training distribution + held-out
+compositions), the task oracle's alignment (mean, 95% CI, per attribute, held-out separately; none for a
+task without an oracle), FID against the task's reference images through an offline feature network,
+samples/s; writes metrics.json, one sample grid per guidance weight and the FID-vs-alignment trade-off plot
+into the run directory.
 """
 
 from __future__ import annotations
@@ -23,13 +24,12 @@ from tqdm.auto import tqdm
 from raphael.analysis.images import save_grid, to_uint8
 from raphael.checkpoints import load_module
 from raphael.console import quiet_third_party
-from raphael.data.oracle import alignment_details
-from raphael.data.shapes import DEFAULT_HOLDOUT, eval_prompts
 from raphael.metrics.alignment import aggregate_details
-from raphael.metrics.fid import ReferenceFID, rendered_reference
-from raphael.metrics.fid_features import CNNRecipe, build_feature_extractor
+from raphael.metrics.fid import ReferenceFID
+from raphael.metrics.fid_features import TorchScriptInception
 from raphael.metrics.report import plot_tradeoff
 from raphael.summary import next_commands
+from raphael.tasks import Task
 from raphael.validation import ConfigError, check_int, user_errors, validate_guidance
 
 
@@ -43,8 +43,10 @@ def validate_eval_config(cfg: DictConfig) -> None:
         check_int(field, cfg[field], low=0)
     if int(cfg.num_prompts) + int(cfg.num_holdout) == 0:
         raise ConfigError("num_prompts=0 and num_holdout=0: nothing to evaluate; set num_prompts to e.g. 64.")
-    if cfg.fid.enabled and cfg.fid.feature not in ("shapes_cnn", "inception"):
-        raise ConfigError(f"fid.feature={cfg.fid.feature!r} is not valid: allowed values are shapes_cnn, inception.")
+    allowed = ("inception", *hydra.utils.get_class(cfg.task._target_).feature_networks)
+    if cfg.fid.enabled and cfg.fid.feature not in allowed:
+        raise ConfigError(f"fid.feature={cfg.fid.feature!r} is not valid for task={cfg.task._target_}: allowed "
+                          f"values are {', '.join(allowed)}.")
 
 
 def training_run_info(ckpt: str | Path) -> dict:
@@ -73,24 +75,32 @@ def _device(name: str) -> str:
     return name
 
 
-def prompt_sets(cfg: DictConfig, holdout_pairs, image_size: int) -> dict[str, list[tuple[str, dict]]]:
-    sets = {"regular": eval_prompts(int(cfg.num_prompts), int(cfg.prompt_seed), holdout_pairs, False, image_size)}
+def build_task(cfg: DictConfig, run: dict) -> Task:
+    """`cfg.task`; a task with held-out compositions gets `holdout_pairs` (else the training run's)."""
+    holdout = cfg.holdout_pairs or run.get("holdout_pairs")
+    extra = {"holdout_pairs": holdout} if holdout and "holdout_pairs" in cfg.task else {}
+    return hydra.utils.instantiate(cfg.task, **extra, _convert_="all")
+
+
+def prompt_sets(cfg: DictConfig, task: Task, image_size: int) -> dict[str, list[tuple[str, dict]]]:
+    sets = {"regular": task.prompts(int(cfg.num_prompts), int(cfg.prompt_seed), image_size)}
     if int(cfg.num_holdout) > 0:
-        sets["holdout"] = eval_prompts(int(cfg.num_holdout), int(cfg.prompt_seed), holdout_pairs, True, image_size)
+        sets["holdout"] = task.prompts(int(cfg.num_holdout), int(cfg.prompt_seed), image_size, held_out=True)
+    sets = {name: items for name, items in sets.items() if items}
+    if not sets:
+        raise ConfigError(f"task {task.name!r} gave no prompt (num_prompts={cfg.num_prompts}, "
+                          f"num_holdout={cfg.num_holdout}): nothing to evaluate.")
     return sets
 
 
-def reference_images(cfg: DictConfig, holdout_pairs, image_size: int) -> torch.Tensor:
-    """`fid.num_real` renders with the same regular/held-out mix as the prompts, from other seeds."""
-
-    total = int(cfg.num_prompts) + int(cfg.num_holdout)
-    n_hold = round(int(cfg.fid.num_real) * int(cfg.num_holdout) / total)
-    n_reg = int(cfg.fid.num_real) - n_hold
-    seed = int(cfg.fid.real_seed) + 1000  # never the prompt seeds
-    metas = [m for _, m in eval_prompts(n_reg, seed, holdout_pairs, False, image_size)]
-    if n_hold:
-        metas += [m for _, m in eval_prompts(n_hold, seed, holdout_pairs, True, image_size)]
-    return rendered_reference(metas, image_size)
+def feature_network(cfg: DictConfig, task: Task, log=print) -> torch.nn.Module:
+    if cfg.fid.feature == "inception":
+        if not cfg.fid.inception_weights:
+            raise ConfigError("fid.feature='inception' needs fid.inception_weights=PATH (a local TorchScript "
+                              "Inception-V3 file; nothing is downloaded), or use the task's own feature network.")
+        return TorchScriptInception(cfg.fid.inception_weights).eval()
+    options = OmegaConf.to_container(cfg.fid.get("cnn") or {})
+    return task.feature_network(str(cfg.fid.feature), cfg.fid.cache_dir, options, log=log)
 
 
 def plot_single_tradeoff(results: list[dict], label: str, path: Path) -> Path:
@@ -114,19 +124,20 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, module=None, log=print) ->
     if module is None:
         module = load_module(cfg.ckpt, map_location=device)
     module = module.to(device).eval()
-    holdout = cfg.holdout_pairs or run.get("holdout_pairs") or DEFAULT_HOLDOUT
-    holdout = [list(p) for p in (OmegaConf.to_container(holdout) if OmegaConf.is_config(holdout) else holdout)]
+    task = build_task(cfg, run)
     size = int(module.image_size)
-    sets = prompt_sets(cfg, holdout, size)
+    sets = prompt_sets(cfg, task, size)
     prompts = [(name, caption, meta) for name, items in sets.items() for caption, meta in items]
     label = cfg.label or run.get("experiment") or Path(str(cfg.ckpt)).stem
 
     fid = None
     if cfg.fid.enabled:
-        recipe = CNNRecipe(**OmegaConf.to_container(cfg.fid.get("cnn") or {}))
-        feature = build_feature_extractor(cfg.fid.feature, cfg.fid.cache_dir, cfg.fid.inception_weights,
-                                          recipe=recipe, log=log)
-        fid = ReferenceFID(feature, reference_images(cfg, holdout, size))
+        held_out_share = len(sets.get("holdout", [])) / len(prompts)
+        real = task.reference_images(int(cfg.fid.num_real), int(cfg.fid.real_seed), size, held_out_share)
+        if real is None:
+            log(f"[evaluate] task {task.name!r} has no reference images: no FID")
+        else:
+            fid = ReferenceFID(feature_network(cfg, task, log), real)
 
     bs = int(cfg.batch_size)
     batches = [prompts[i : i + bs] for i in range(0, len(prompts), bs)]
@@ -149,18 +160,20 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, module=None, log=print) ->
             gen_seconds += time.perf_counter() - start
             pixels = to_uint8(images)
             pixels_all.append(pixels)
-            for (name, _, meta), image in zip(batch, pixels):
-                details[name].append(alignment_details(image, meta))
+            if task.has_oracle:
+                for (name, _, meta), image in zip(batch, pixels):
+                    details[name].append(task.score(image, meta))
             if fid is not None:
                 fid.update(torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous())
             bar.update(1)
         everything = [d for name in sets for d in details[name]]
+        keys = task.score_keys
         row = {
             "guidance": w,
             "fid": fid.compute() if fid is not None else None,
-            "alignment": aggregate_details(everything),
-            "alignment_regular": aggregate_details(details["regular"]) if details.get("regular") else None,
-            "alignment_holdout": aggregate_details(details["holdout"]) if details.get("holdout") else None,
+            "alignment": aggregate_details(everything, keys) if everything else None,
+            "alignment_regular": aggregate_details(details["regular"], keys) if details.get("regular") else None,
+            "alignment_holdout": aggregate_details(details["holdout"], keys) if details.get("holdout") else None,
             "samples_per_s": len(prompts) / gen_seconds,
             "generate_seconds": gen_seconds,
         }
@@ -169,10 +182,13 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, module=None, log=print) ->
         grid_captions = [caption for _, caption, _ in prompts[: len(grid)]]
         grids[str(w)] = str(save_grid(grid, output_dir / "grids" / f"guidance_{w:g}.png", captions=grid_captions))
         fid_text = "n/a" if row["fid"] is None else f"{row['fid']:.2f}"
-        a = row["alignment"]["overall"]
-        hold = row["alignment_holdout"]["overall"]["mean"] if row["alignment_holdout"] else float("nan")
-        log(f"[evaluate] {label} guidance {w:g}: alignment {a['mean']:.3f} ± {a['ci_half']:.3f} "
-            f"(held-out {hold:.3f}), FID {fid_text}, {row['samples_per_s']:.2f} samples/s")
+        alignment_text = "no oracle"
+        if row["alignment"] is not None:
+            a = row["alignment"]["overall"]
+            hold = row["alignment_holdout"]["overall"]["mean"] if row["alignment_holdout"] else float("nan")
+            alignment_text = f"{a['mean']:.3f} ± {a['ci_half']:.3f} (held-out {hold:.3f})"
+        log(f"[evaluate] {label} guidance {w:g}: alignment {alignment_text}, FID {fid_text}, "
+            f"{row['samples_per_s']:.2f} samples/s")
     bar.close()
 
     metrics = {
@@ -184,7 +200,8 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, module=None, log=print) ->
             "guidance": guidance, "steps": int(cfg.steps), "sampler": "ddim",
             "num_prompts": int(cfg.num_prompts), "num_holdout": int(cfg.num_holdout),
             "prompt_seed": int(cfg.prompt_seed), "seed": int(cfg.seed), "batch_size": bs,
-            "holdout_pairs": holdout, "image_size": size, "device": device,
+            "task": task.name, "holdout_pairs": getattr(task, "holdout_pairs", None), "image_size": size,
+            "device": device,
             "fid_feature": cfg.fid.feature if cfg.fid.enabled else None,
             "fid_num_real": int(cfg.fid.num_real) if cfg.fid.enabled else None,
         },
@@ -196,7 +213,7 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, module=None, log=print) ->
     if cfg.get("out_json"):
         Path(cfg.out_json).parent.mkdir(parents=True, exist_ok=True)
         Path(cfg.out_json).write_text(json.dumps(metrics, indent=1, default=_json_default))
-    if all(r["fid"] is not None and math.isfinite(r["fid"]) for r in results):
+    if all(r["fid"] is not None and math.isfinite(r["fid"]) and r["alignment"] for r in results):
         metrics["plot"] = str(plot_single_tradeoff(results, label, output_dir / "tradeoff.png"))
     if cfg.get("wandb") and cfg.wandb.enabled:
         log_wandb(cfg, metrics, output_dir)
@@ -223,8 +240,8 @@ def log_wandb(cfg: DictConfig, metrics: dict, output_dir: Path) -> None:
     table = wandb.Table(columns=columns)
     for r in metrics["results"]:
         hold = r["alignment_holdout"]["overall"]["mean"] if r["alignment_holdout"] else None
-        table.add_data(r["guidance"], r["fid"], r["alignment"]["overall"]["mean"],
-                       r["alignment"]["overall"]["ci_half"], hold, r["samples_per_s"])
+        overall = r["alignment"]["overall"] if r["alignment"] else {"mean": None, "ci_half": None}
+        table.add_data(r["guidance"], r["fid"], overall["mean"], overall["ci_half"], hold, r["samples_per_s"])
     payload = {"eval/results": table}
     payload.update({f"eval/grid_{w}": wandb.Image(p, caption=f"guidance {w}") for w, p in metrics["grids"].items()})
     if metrics.get("plot"):

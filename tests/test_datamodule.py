@@ -9,9 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from raphael.data import shapes
 from raphael.data.buckets import bucket_sizes
 from raphael.data.datamodule import ShardDataModule
+from raphael.tasks.shapes import scenes as shapes
 
 GENERATE = {"num": 64, "val": 20, "seed": 0, "shard_size": 32}
 

@@ -52,6 +52,50 @@ def test_evaluate_tiny_checkpoint_writes_every_key(tiny_module, tmp_path):
     assert list((tmp_path / "fid").glob("shapes_cnn_*.pt")), "feature CNN weights are cached"
 
 
+class FakeInception(torch.nn.Module):
+    """Stands in for a user's TorchScript Inception-V3 (same call and output shape)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(3 * 8 * 8, 2048)
+
+    def forward(self, x: torch.Tensor, return_features: bool = True) -> torch.Tensor:
+        pooled = torch.nn.functional.adaptive_avg_pool2d(x.float() / 255, 8)
+        return self.proj(pooled.flatten(1))
+
+
+def test_evaluate_a_prompt_file_against_real_shards_without_the_oracle(tiny_module, tmp_path):
+    """task=prompts: the file's prompts are sampled and FID is read against the shards' images; no alignment."""
+    from raphael.data.shards import write_shapes_shards
+    from raphael.evaluate import evaluate
+
+    write_shapes_shards(tmp_path / "real", num=16, val=0, seed=3, image_size=16, shard_size=16, progress=False)
+    (tmp_path / "prompts.txt").write_text("# my prompts\na red dog\n\na blue cat on a mat\na green tree\n")
+    torch.jit.script(FakeInception()).save(str(tmp_path / "inception.pt"))
+    ckpt = save_lightning_ckpt(tiny_module, tmp_path / "tiny.ckpt")
+    cfg = compose_eval(f"ckpt={ckpt}", "task=prompts", f"task.path={tmp_path / 'prompts.txt'}",
+                       f"task.real_urls={tmp_path / 'real'}/train-000000.tar", "fid.feature=inception",
+                       f"fid.inception_weights={tmp_path / 'inception.pt'}", "fid.num_real=16", "guidance=[1.0]",
+                       "steps=2", "num_prompts=8", "num_holdout=4", "batch_size=4", "device=cpu")
+    metrics = evaluate(cfg, tmp_path / "out", log=lambda *_: None)
+    row = metrics["results"][0]
+    assert row["alignment"] is None and row["alignment_holdout"] is None
+    assert row["fid"] == row["fid"] and row["fid"] > 0 and row["samples_per_s"] > 0
+    assert metrics["settings"]["task"] == "prompts" and "plot" not in metrics
+    assert Path(metrics["grids"]["1.0"]).is_file()
+
+
+def test_a_prompt_file_that_is_missing_or_empty_is_a_clear_error(tmp_path):
+    from raphael.tasks.prompts import PromptsTask
+    from raphael.validation import ConfigError
+
+    with pytest.raises(ConfigError, match="task.path=.*is not a file"):
+        PromptsTask(str(tmp_path / "none.txt"))
+    (tmp_path / "empty.txt").write_text("# nothing\n\n")
+    with pytest.raises(ConfigError, match="holds no prompt"):
+        PromptsTask(str(tmp_path / "empty.txt"))
+
+
 @pytest.mark.parametrize("override, field", [("guidance=[1.5,-2.0]", "guidance"), ("steps=0", "steps"),
                                              ("fid.feature=clip", "fid.feature")])
 def test_bad_evaluation_input_is_a_clear_error(override, field):
@@ -73,13 +117,17 @@ def test_negative_guidance_fails_before_loading(tmp_path):
 
 
 def test_missing_inception_weights_is_a_clear_error(tmp_path):
-    from raphael.metrics.fid_features import build_feature_extractor
+    from raphael.evaluate import feature_network
+    from raphael.tasks.shapes import ShapesTask
     from raphael.validation import ConfigError
 
+    task = ShapesTask()
     with pytest.raises(ConfigError, match="fid.inception_weights"):
-        build_feature_extractor("inception", tmp_path, str(tmp_path / "nope.pt"))
+        feature_network(compose_eval("ckpt=x", "fid.feature=inception", f"fid.inception_weights={tmp_path / 'no.pt'}"), task)
     with pytest.raises(ConfigError, match="fid.inception_weights=PATH"):
-        build_feature_extractor("inception", tmp_path, None)
+        feature_network(compose_eval("ckpt=x", "fid.feature=inception"), task)
+    with pytest.raises(ConfigError, match="fid.feature='nope' is not valid for task 'shapes'.*inception, shapes_cnn"):
+        feature_network(compose_eval("ckpt=x", "fid.feature=nope", f"fid.cache_dir={tmp_path}"), task)
 
 
 def test_optuna_search_composes():

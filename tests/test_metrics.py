@@ -15,8 +15,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_feature_cnn_forward_shapes():
-    from raphael.data.shapes import POSITIONS
-    from raphael.metrics.fid_features import HEADS, ShapesAttributeCNN
+    from raphael.tasks.shapes.feature_cnn import HEADS, ShapesAttributeCNN
+    from raphael.tasks.shapes.scenes import POSITIONS
 
     net = ShapesAttributeCNN(image_size=16, width=4, num_features=8).eval()
     images = torch.randint(0, 256, (3, 3, 16, 16), dtype=torch.uint8)
@@ -27,7 +27,7 @@ def test_feature_cnn_forward_shapes():
 
 
 def test_feature_cnn_training_is_reproducible(tmp_path):
-    from raphael.metrics.fid_features import CNNRecipe, load_shapes_cnn
+    from raphael.tasks.shapes.feature_cnn import CNNRecipe, load_shapes_cnn
 
     recipe = CNNRecipe(image_size=16, width=4, num_features=8, num_train=64, epochs=1, batch_size=32)
     a = load_shapes_cnn(tmp_path / "a", recipe, log=lambda *_: None)
@@ -40,8 +40,8 @@ def test_feature_cnn_training_is_reproducible(tmp_path):
 
 
 def test_attribute_targets_fill_the_right_slot():
-    from raphael.data.shapes import COLORS, POSITIONS
-    from raphael.metrics.fid_features import attribute_targets
+    from raphael.tasks.shapes.feature_cnn import attribute_targets
+    from raphael.tasks.shapes.scenes import COLORS, POSITIONS
 
     meta = {"objects": [{"color": "blue", "shape": "square", "size": "large", "position": "top", "fill": "solid"}]}
     y = attribute_targets(meta)
@@ -64,18 +64,19 @@ def test_mean_ci_matches_student_t():
 
 
 def test_aggregate_details_per_attribute():
-    from raphael.metrics.alignment import SCORE_KEYS as keys
     from raphael.metrics.alignment import aggregate_details
+    from raphael.tasks.shapes import ShapesTask
 
+    keys = ShapesTask.score_keys
     details = [dict.fromkeys(keys, 1.0) | {"color": 0.0}, dict.fromkeys(keys, 0.5)]
-    agg = aggregate_details(details)
+    agg = aggregate_details(details, keys)
     assert set(agg) == set(keys)
     assert agg["color"]["mean"] == 0.25 and agg["shape"]["mean"] == 0.75
 
 
 def test_reference_fid_is_zero_on_identical_sets():
     from raphael.metrics.fid import ReferenceFID
-    from raphael.metrics.fid_features import ShapesAttributeCNN
+    from raphael.tasks.shapes.feature_cnn import ShapesAttributeCNN
 
     torch.manual_seed(0)
     images = torch.randint(0, 256, (12, 3, 16, 16), dtype=torch.uint8)

@@ -2,8 +2,8 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from raphael.data.oracle import alignment, alignment_details, parse, to_uint8_hwc
-from raphael.data.shapes import ATTRIBUTES, DEFAULT_HOLDOUT, make_sample, sample_seed
+from raphael.tasks.shapes.oracle import alignment, alignment_details, parse, to_uint8_hwc
+from raphael.tasks.shapes.scenes import ATTRIBUTES, DEFAULT_HOLDOUT, make_sample, sample_seed
 
 
 def test_oracle_recovers_clean_renders():
@@ -65,7 +65,7 @@ def test_matching_is_order_free_and_counts_attributes():
 
 def test_the_headline_score_rejects_noise_grey_canvases_and_extra_objects():
     """Issue 11: the earlier score read a noisy canvas as one full-image object and paid it ~0.17."""
-    from raphael.data.shapes import eval_prompts, render
+    from raphael.tasks.shapes.scenes import eval_prompts, render
 
     prompts = eval_prompts(64, seed=0)
     g = torch.Generator().manual_seed(0)

@@ -108,7 +108,7 @@ def test_path_overlap_counts_shared_paths():
 
 
 def test_word_lists_ship_with_enough_templates():
-    from raphael.data.shapes import COLORS, FILLS, POSITIONS, SHAPES
+    from raphael.tasks.shapes.scenes import COLORS, FILLS, POSITIONS, SHAPES
 
     assert len(read_list("adjectives.txt")) == 100 and len(read_list("verbs.txt")) == 50
     assert len(read_list("coco.txt")) == 80

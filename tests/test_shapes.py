@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from raphael.data import shapes
-from raphael.data.shapes import (
+from raphael.tasks.shapes import scenes as shapes
+from raphael.tasks.shapes.scenes import (
     COLORS,
     DEFAULT_HOLDOUT,
     FILLS,

@@ -7,9 +7,9 @@ import torch
 import webdataset as wds
 from PIL import Image
 
-from raphael.data import shapes
 from raphael.data.edges import HEDNetwork, canny_edges
 from raphael.data.shards import add_edges, decode_edge, decode_rgb, expand_urls, main, write_shapes_shards
+from raphael.tasks.shapes import scenes as shapes
 
 
 def _read(pattern):

@@ -10,10 +10,10 @@ import torch
 from PIL import Image
 
 from raphael.analysis.images import save_grid, to_uint8
-from raphael.data.oracle import alignment_details
-from raphael.data.shapes import DEFAULT_HOLDOUT, eval_prompts
+from raphael.tasks import Task
 
-# oracle reading -> logged name (val/<name>, and val/<name>_holdout for the held-out compositions)
+# oracle reading -> logged name (val/<name>, and val/<name>_holdout for the held-out compositions), for the
+# keys the task's oracle reports
 SCORE_LOGS = {"overall": "alignment", "count_right": "count_right", "all_right": "all_right", "clean": "clean",
               "lenient": "alignment_lenient"}
 
@@ -23,15 +23,16 @@ def _loggers(trainer, kind: str):
 
 
 class SampleGridCallback(L.Callback):
-    """After each validation, with the (EMA) weights: when the data carries shapes metadata, sample
-    `score_prompts` fixed evaluation prompts and `holdout_prompts` held-out compositions (guidance
+    """After each validation, with the (EMA) weights: when the task has an oracle and the validation data is
+    the task's, sample `score_prompts` fixed evaluation prompts and `holdout_prompts` held-out compositions (guidance
     `diffusion.guidance`, `diffusion.sample_steps` DDIM steps) and log the oracle's reading (`val/alignment`,
     `val/alignment_holdout`, count, all-right, clean share, the lenient score); save the first
     `num_prompts` as `samples/step_XXXXXX.png` and log them to W&B with the prompts as captions. Also logs, for the first
     validation sample, the pooled token's attention map, the predicted edges and the target edges."""
 
     def __init__(self, num_prompts: int = 16, seed: int = 0, guidance: float | None = None,
-                 score_prompts: int = 64, holdout_prompts: int = 64) -> None:
+                 score_prompts: int = 64, holdout_prompts: int = 64, task: Task | None = None) -> None:
+        self.task = task or Task()
         self.num_prompts = num_prompts
         self.score_prompts, self.holdout_prompts = score_prompts, holdout_prompts
         self.seed = seed
@@ -67,7 +68,7 @@ class SampleGridCallback(L.Callback):
         out_dir.mkdir(parents=True, exist_ok=True)
         step = trainer.global_step
         metas = self._batch["meta"]
-        if self.score_prompts and metas and all(isinstance(m, dict) and "objects" in m for m in metas):
+        if self.task.has_oracle and self.score_prompts and metas and all(self.task.can_score(m) for m in metas):
             captions, pixels = self._score(trainer, pl_module)
         else:  # data without an oracle: the grid of the first validation captions, unscored
             captions = self._batch["caption"]
@@ -83,20 +84,19 @@ class SampleGridCallback(L.Callback):
         """Sample the fixed evaluation prompts (the training distribution) and the held-out compositions,
         log the oracle's reading of each set, and return the first `num_prompts` for the grid."""
 
-        holdout = getattr(trainer.datamodule, "holdout_pairs", None)
-        holdout = DEFAULT_HOLDOUT if holdout is None else holdout
         size = pl_module.image_size
-        sets = {"": eval_prompts(self.score_prompts, self.seed, holdout, image_size=size)}
-        if self.holdout_prompts and holdout:
-            sets["_holdout"] = eval_prompts(self.holdout_prompts, self.seed, holdout, holdout_only=True, image_size=size)
+        sets = {"": self.task.prompts(self.score_prompts, self.seed, size)}
+        if self.holdout_prompts:
+            sets["_holdout"] = self.task.prompts(self.holdout_prompts, self.seed, size, held_out=True)
+        sets = {suffix: prompts for suffix, prompts in sets.items() if prompts}
         grid = None
         for suffix, prompts in sets.items():
             captions = [c for c, _ in prompts]
             images = torch.cat([pl_module.generate(captions[i:i + 64], guidance=self.guidance, seed=self.seed + i)
                                 for i in range(0, len(captions), 64)])
             pixels = to_uint8(images)
-            details = [alignment_details(img, meta) for img, (_, meta) in zip(pixels, prompts)]
-            for key, name in SCORE_LOGS.items():
+            details = [self.task.score(img, meta) for img, (_, meta) in zip(pixels, prompts)]
+            for key, name in ((k, n) for k, n in SCORE_LOGS.items() if k in self.task.score_keys):
                 pl_module.log(f"val/{name}{suffix}", float(np.mean([d[key] for d in details])), rank_zero_only=True)
             if grid is None:
                 grid = (captions[: self.num_prompts], pixels[: self.num_prompts])

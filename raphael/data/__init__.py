@@ -1,6 +1,7 @@
-"""Data: the procedural shapes dataset and its oracle, WebDataset shards, edge targets,
-aspect-ratio buckets and the Lightning datamodule (see docs/data.md).
+"""Data: the generic WebDataset pipeline (shards, decoding, edge targets, aspect-ratio buckets, the Lightning
+datamodule; see docs/data.md). What a dataset's prompts mean and how a sample is judged is a task
+(raphael.tasks); `shards.write_shapes_shards` writes the shapes task's synthetic shards.
 
-Submodules are imported on use (``raphael.data.shapes``, ``.oracle``, ``.shards``, ``.edges``,
-``.buckets``, ``.datamodule``) so that importing the vocabulary does not pull in Lightning.
+Submodules are imported on use (``.shards``, ``.decode``, ``.edges``, ``.buckets``, ``.datamodule``) so that
+reading shards does not pull in Lightning.
 """

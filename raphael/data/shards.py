@@ -27,10 +27,10 @@ import webdataset as wds
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from raphael.data import shapes
 from raphael.data.buckets import bucket_sizes
 from raphael.data.edges import HEDNetwork, canny_edges, hed_edges
 from raphael.errors import ConfigError
+from raphael.tasks.shapes import scenes as shapes
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,5 @@
-"""Evaluation metrics: oracle alignment with confidence intervals (``alignment``), the offline FID
-feature extractors (``fid_features``), FID against rendered shapes (``fid``), the post-training
-evaluation hook for sweeps (``sweep``) and the sweep report helpers (``report``). See docs/evaluation.md.
+"""Evaluation metrics: confidence intervals of per-image oracle scores (``alignment``), FID with a
+reference set (``fid``), the Inception feature extractor (``fid_features``; a task brings its own), the
+post-training evaluation hook for sweeps (``sweep``) and the sweep report helpers (``report``).
+See docs/evaluation.md.
 """

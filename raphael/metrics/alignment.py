@@ -8,11 +8,6 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 from scipy import stats
 
-from raphael.data.shapes import ATTRIBUTES
-
-# what alignment_details reports per image, in the order the tables show it
-SCORE_KEYS: tuple[str, ...] = ("overall", *ATTRIBUTES, "objects", "count_right", "all_right", "clean", "lenient")
-
 
 def mean_ci(values: Iterable[float], level: float = 0.95) -> dict:
     """Mean and a Student-t confidence interval of the mean: {mean, std, n, ci_low, ci_high, ci_half}.
@@ -28,6 +23,6 @@ def mean_ci(values: Iterable[float], level: float = 0.95) -> dict:
     return {"mean": mean, "std": std, "n": n, "ci_low": mean - half, "ci_high": mean + half, "ci_half": half}
 
 
-def aggregate_details(details: Sequence[dict], keys: Sequence[str] = SCORE_KEYS) -> dict:
-    """Per-image ``oracle.alignment_details`` dicts -> {key: mean_ci} for overall, each attribute, objects."""
+def aggregate_details(details: Sequence[dict], keys: Sequence[str]) -> dict:
+    """Per-image oracle readings (``task.score``) -> {key: mean_ci} for each of ``keys`` (``task.score_keys``)."""
     return {k: mean_ci(d[k] for d in details) for k in keys}

@@ -1,22 +1,12 @@
-"""FID against freshly rendered shapes, through torchmetrics' FrechetInceptionDistance with a custom
-feature module (``fid_features``): real statistics are computed once per evaluation, then every
-guidance weight's generated images are compared with them."""
+"""FID through torchmetrics' FrechetInceptionDistance with a custom feature module (the task's own, or
+``fid_features``): the real statistics (the task's reference images) are computed once per evaluation,
+then every guidance weight's generated images are compared with them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-import numpy as np
 import torch
 from torch import nn
 from torchmetrics.image.fid import FrechetInceptionDistance
-
-from raphael.data.shapes import render
-
-
-def rendered_reference(metas: Sequence[dict], image_size: int) -> torch.Tensor:
-    """uint8 (N, 3, H, W) renders of the given layouts: the 'real' images of the FID."""
-    return torch.from_numpy(np.stack([render(m["objects"], image_size) for m in metas])).permute(0, 3, 1, 2)
 
 
 class ReferenceFID:

@@ -3,7 +3,7 @@
 Every sample is a pure function of one integer seed (``make_sample(seed, ...)``): a plain
 background with 1 to 3 non-overlapping objects, each with a color, shape, size, position and
 fill, and a caption drawn from several templates and synonyms. The metadata always stores the
-canonical attribute values (docs/interfaces.md), so the oracle (``raphael.data.oracle``) can
+canonical attribute values (docs/interfaces.md), so the oracle (``raphael.tasks.shapes.oracle``) can
 score an image against the prompt whatever wording the caption used.
 """
 

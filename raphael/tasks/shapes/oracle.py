@@ -23,7 +23,7 @@ from PIL import Image
 from scipy import ndimage
 from scipy.optimize import linear_sum_assignment
 
-from raphael.data.shapes import (
+from raphael.tasks.shapes.scenes import (
     ATTRIBUTES,
     BACKGROUND,
     CENTER_RADIUS,
