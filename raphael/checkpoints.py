@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 from pathlib import Path
 
 import torch
+from omegaconf import OmegaConf
 
 from raphael.errors import ConfigError
 from raphael.module import RaphaelModule
-from raphael.nn.config import ModelConfig
+from raphael.nn.config import model_config
 
 
 def model_config_diff(saved, requested) -> list[str]:
     """`field: saved -> requested` for every model field that `requested` (possibly partial, e.g. from
     `+model.space_moe.num_experts=4`) sets to a different value than the checkpoint's `saved` config."""
-    import dataclasses
-
-    from omegaconf import OmegaConf
-
-
-    full = OmegaConf.merge(saved, requested)
-    a, b = dataclasses.asdict(ModelConfig.from_any(saved)), dataclasses.asdict(ModelConfig.from_any(full))
+    before = model_config(saved)
+    a = dataclasses.asdict(before)
+    b = dataclasses.asdict(model_config(OmegaConf.merge(OmegaConf.structured(before), requested)))
 
     def flat(d, prefix=""):
         return {f"{prefix}{k}": v for key, val in d.items()

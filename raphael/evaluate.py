@@ -9,6 +9,7 @@ into the run directory.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -195,7 +196,7 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, module=None, log=print) ->
         "label": label,
         "ckpt": str(cfg.ckpt) if cfg.get("ckpt") else None,
         "run": run,
-        "model": OmegaConf.to_container(module.model_cfg, resolve=True),
+        "model": dataclasses.asdict(module.model_cfg),
         "settings": {
             "guidance": guidance, "steps": int(cfg.steps), "sampler": "ddim",
             "num_prompts": int(cfg.num_prompts), "num_holdout": int(cfg.num_holdout),

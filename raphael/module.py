@@ -18,7 +18,7 @@ from raphael.diffusion import DenoisingLoss, ddim_sample, make_sample_scheduler,
 from raphael.ernie_knowledge import attach_emphasis
 from raphael.losses import edge_loss
 from raphael.lr_schedule import BudgetLR, BudgetSchedule, trainer_progress
-from raphael.nn import build_model
+from raphael.nn import build_model, model_config
 from raphael.nn.guidance import guided_denoiser
 from raphael.nn.text_encoder import TextEncoding, encode_with_uncond
 
@@ -55,7 +55,7 @@ class RaphaelModule(L.LightningModule):
         self.save_hyperparameters(logger=False)  # raphael.train logs the resolved run config; Lightning would log str() of each node over it
         self.seed = seed
         self.validated_at: int | None = None
-        self.model_cfg = _as_config(model)
+        self.model_cfg = model_config(model)  # the network's config dataclass (raphael.nn.config)
         self.diffusion_cfg = _as_config(diffusion)
         self.optim_cfg = _as_config(optim)
         self.image_size = image_size
@@ -69,7 +69,7 @@ class RaphaelModule(L.LightningModule):
         )
 
         self.net = build_model(self.model_cfg, self.text_encoder.dim)
-        if self.model_cfg.get("compile", False):
+        if self.model_cfg.compile:
             self.net.compile()
         self.train_scheduler = make_train_scheduler(self.diffusion_cfg, clip_sample=self.vae is None)
         self.sample_scheduler = make_sample_scheduler(self.train_scheduler)
@@ -116,12 +116,12 @@ class RaphaelModule(L.LightningModule):
         out = self.net(xt, t, text, edge_size=tuple(edge_target.shape[-2:]))
         losses = {"denoise": self.denoising_loss(out.sample, x0, noise, t, batch.get("loss_weight"))}
         total = losses["denoise"]
-        edge_cfg = self.model_cfg.edge
+        edge_cfg = getattr(self.model_cfg, "edge", None)  # networks without an edge head have no edge config
         edge_logits = [b.edge_logits for b in out.aux.blocks if b.edge_logits is not None]
-        if edge_cfg.enabled and edge_logits:
+        if edge_cfg is not None and edge_cfg.enabled and edge_logits:
             losses["edge"] = edge_loss(edge_logits, edge_target, t, edge_cfg.t_c)
             total = total + edge_cfg.weight * losses["edge"]
-        coef = self.model_cfg.balance_coef
+        coef = getattr(self.model_cfg, "balance_coef", 0.0)
         losses["balance_space"], losses["balance_time"] = out.aux.balance_space, out.aux.balance_time
         total = total + coef * (out.aux.balance_space + out.aux.balance_time)
         losses["loss"] = total

@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from raphael.callbacks.guards import NonFiniteLossError
 from raphael.training import train
-from raphael.validation import check_experiment_arg, user_errors
+from raphael.validation import check_experiment_arg, check_overrides, user_errors
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
@@ -30,6 +30,8 @@ def main(cfg: DictConfig) -> float | None:
 
 
 if __name__ == "__main__":
-    with user_errors():  # an unknown experiment name: one paragraph instead of Hydra's error
-        check_experiment_arg(sys.argv[1:], Path(__file__).resolve().parents[1] / "conf" / "experiment")
+    with user_errors():  # an unknown experiment name or a mistyped value: one paragraph instead of Hydra's error
+        conf = Path(__file__).resolve().parents[1] / "conf"
+        check_experiment_arg(sys.argv[1:], conf / "experiment")
+        check_overrides(sys.argv[1:], conf, "train")
     main()

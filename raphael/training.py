@@ -35,7 +35,7 @@ def resolve_ckpt_path(ckpt_path: str | None, log_dir: str, task_name: str, exper
 
 def build_module(cfg: DictConfig) -> RaphaelModule:
     return RaphaelModule(
-        model=cfg.model,
+        model=OmegaConf.to_container(cfg.model, resolve=True),  # plain values in the checkpoint, not the dataclass
         text_encoder=cfg.text_encoder,
         diffusion=cfg.diffusion,
         optim=cfg.optim,

@@ -8,19 +8,22 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
-from hydra.errors import InstantiationException
+from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException, InstantiationException
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from raphael.data.shards import expand_urls, is_local
 from raphael.diffusion.loss import PREDICTION_TYPES, WEIGHTINGS
 from raphael.errors import ConfigError, UserError
 from raphael.lr_schedule import DECAYS
-from raphael.nn.config import ModelConfig
+from raphael.nn.config import DenoiserConfig, model_config
 
 
 def _experiment_choice() -> str:
@@ -64,20 +67,22 @@ def check_number(field: str, value, low: float | None = None, high: float | None
         _fail(field, value, allowed or span)
 
 
-def validate_model(model_cfg: DictConfig, num_train_timesteps: int) -> ModelConfig:
+def validate_model(model_cfg: DictConfig, num_train_timesteps: int) -> DenoiserConfig:
+    """The model node as its config dataclass (raphael.nn.config), validated."""
     try:
-        schema = OmegaConf.structured(ModelConfig)
-        merged = OmegaConf.to_object(OmegaConf.merge(schema, model_cfg))
-    except Exception as err:  # omegaconf's errors carry the key and the value; say them our way
+        cfg = model_config(model_cfg)
+    except OmegaConfBaseException as err:  # omegaconf's errors carry the key and the value; say them our way
         key, value = getattr(err, "full_key", None), getattr(err, "value", None)
         if key:
             kind = re.search(r"converted to (\w+)", str(err))
-            _fail(f"model.{key}", value, f"expected {kind.group(1).lower() if kind else 'a value of the schema type'}"
-                  " (raphael.nn.config.ModelConfig)")
-        raise ConfigError(f"model config does not match the schema raphael.nn.config.ModelConfig: "
-                          f"{str(err).splitlines()[0]}") from None
+            allowed = (f"expected {kind.group(1).lower()}" if kind else
+                       "not a field of this network's config" if "not in" in str(err) else "a value of the schema type")
+            _fail(f"model.{key}", value, f"{allowed} (the network's config dataclass in raphael.nn.config)")
+        raise ConfigError(f"model config does not match its schema (raphael.nn.config): {str(err).splitlines()[0]}") from None
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     try:
-        return merged.validate(num_train_timesteps=num_train_timesteps)
+        return cfg.validate(num_train_timesteps=num_train_timesteps)
     except ValueError as err:
         raise ConfigError(str(err)) from None
 
@@ -217,6 +222,32 @@ def check_experiment_arg(argv: list[str], experiment_dir: Path) -> None:
         for name in value.split(","):  # a multirun list: experiment=a,b
             if name not in ("", "null") and name not in allowed:
                 _fail("experiment", name, f"allowed experiments (conf/experiment/*.yaml): {', '.join(allowed)}")
+
+
+def check_overrides(argv: list[str], config_dir: Path, config_name: str) -> None:
+    """Compose `config_name` with the command line's overrides, as Hydra is about to: a value the config
+    dataclasses reject at composition (`model.space_moe.alpha=abc`) becomes one ConfigError naming the field
+    (Hydra would print its own message and exit 1). Command lines with Hydra flags (-m, --config-dir, ...)
+    are left to Hydra, and so is any other composition problem."""
+    if any(arg.startswith("-") for arg in argv):
+        return
+    overrides = [arg for arg in argv if not arg.lstrip("+~").startswith(("hydra.", "hydra/"))]
+    try:
+        with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+            compose(config_name, overrides=overrides)
+    except ConfigCompositionException as err:
+        cause = err.__cause__
+        key, schema = getattr(cause, "full_key", None), getattr(cause, "object_type", None)
+        if isinstance(cause, ValidationError) and key:
+            kind = re.search(r"converted to (\w+)", str(cause))
+            _fail(key, getattr(cause, "value", None), f"expected {kind.group(1).lower() if kind else 'another type'}"
+                  " (the config dataclasses in raphael.nn.config)")
+        if isinstance(cause, ConfigKeyError | ConfigAttributeError) and key and dataclasses.is_dataclass(schema):
+            fields = ", ".join(f.name for f in dataclasses.fields(schema) if not f.name.startswith("_"))
+            raise ConfigError(f"{key} is not a field of {schema.__name__} (raphael.nn.config): its fields are "
+                              f"{fields}.") from None
+    except Exception:  # noqa: BLE001 - anything else is Hydra's to report, as it would without this check
+        return
 
 
 @contextlib.contextmanager

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+import raphael.nn.config  # noqa: F401 - stores the model schemas in Hydra's ConfigStore (conf/model/*.yaml)
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")

@@ -76,7 +76,6 @@ VALUES = {
     "diffusion.sample_steps=0": ["diffusion.sample_steps", ">= 1"],
     "diffusion.num_train_timesteps=500": ["model.num_train_timesteps", "diffusion.num_train_timesteps = 500"],
     "model.head_dim=64": ["model.head_dim", "narrowest transformer width"],
-    "model.space_moe.alpha=abc": ["model.space_moe.alpha", "'abc'", "float"],
     "text_encoder.max_length=0": ["text_encoder.max_length", ">= 2"],
     "text_encoder.pooled=mean": ["text_encoder.pooled", "cls, eos, auto"],
     "diffusion.cond_drop=abc": ["diffusion.cond_drop", "[0, 1)"],
@@ -218,3 +217,17 @@ def test_raphael_sample_refuses_nothing_to_draw(tiny_module, tmp_path, override,
     proc = run([sys.executable, "-m", "raphael.sample", f"ckpt={ckpt}", f"hydra.run.dir={tmp_path}/sample", override])
     assert_clean_error(proc, *words)
     assert proc.returncode == 2
+
+
+@pytest.mark.parametrize("override, words", [
+    ("model.space_moe.alpha=abc", ["model.space_moe.alpha='abc'", "expected float"]),
+    ("model.widht=3", ["model.widht is not a field of RaphaelUNetConfig", "channels"]),
+    ("model=sd_unet model.space_moe.enabled=false", ["model.space_moe is not a field of SDUNetConfig"]),
+])
+def test_a_value_the_config_dataclasses_refuse_at_composition_exits_2(override, words):
+    """Hydra types the model group by its dataclass while composing; raphael.train names the field first."""
+    proc = subprocess.run([sys.executable, "-m", "raphael.train", *override.split()], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    for word in words:
+        assert word in proc.stderr, (word, proc.stderr)

@@ -10,7 +10,7 @@ import sys
 import pytest
 import torch
 
-from raphael.benchmarks.common import coverage, force_all_experts, model_config, synthetic_text
+from raphael.benchmarks.common import bench_model_config, coverage, force_all_experts, synthetic_text
 from raphael.benchmarks.timing import Result, interleaved, machine, ratio
 from raphael.nn.moe import SpaceMoE, dispatch_by_combine, grouped_mm_available, space_moe_reference
 
@@ -31,7 +31,7 @@ def test_result_and_machine_records_are_json():
 
 
 def test_paper_proportioned_shape_keeps_the_3b_layout():
-    cfg = model_config("paper", quick=True)
+    cfg = bench_model_config("paper", quick=True)
     assert cfg.channel_mult == [1, 2, 4] and cfg.transformer_depth == [0, 3, 4]
     assert 2 * sum(cfg.transformer_depth) + cfg.mid_transformer_depth == 16
     assert cfg.space_moe.num_experts == 6 and cfg.time_moe.num_experts == 4 and cfg.in_channels == 4

@@ -3,8 +3,10 @@ from pathlib import Path
 import pytest
 import torch
 from omegaconf import OmegaConf
+from omegaconf.errors import ConfigKeyError
 
-from raphael.nn import MODELS, ModelConfig, build_model
+from raphael.benchmarks.common import compose_train_config
+from raphael.nn import ExpertEnsembleConfig, RaphaelUNetConfig, SDUNetConfig, build_model, model_config
 from raphael.nn.block import TransformerBlock
 from raphael.nn.config import SpaceMoEConfig, TimeMoEConfig
 from raphael.nn.edge_head import EdgeHead
@@ -17,7 +19,7 @@ DY = 12
 
 
 def tiny_cfg(**over) -> dict:
-    cfg = dict(channels=8, channel_mult=[1, 2], transformer_depth=[1, 1], mid_transformer_depth=1, head_dim=8,
+    cfg = dict(_target_=RaphaelUNetConfig._target_, channels=8, channel_mult=[1, 2], transformer_depth=[1, 1], mid_transformer_depth=1, head_dim=8,
                ffn_mult=2, gate=dict(hidden=8, noise_std=0.01, grad="switch"),
                edge=dict(enabled=True, hidden=8, source="pooled"))
     cfg.update(over)
@@ -145,17 +147,25 @@ def test_guided_denoiser_runs_cond_and_uncond_in_one_batch():
     torch.testing.assert_close(e3, eu + 3.0 * (ec - eu), atol=1e-5, rtol=1e-4)
 
 
-def test_yaml_default_equals_dataclass_and_builds():
-    cfg = OmegaConf.load(CONF / "raphael.yaml")
-    assert ModelConfig.from_any(cfg) == ModelConfig()
-    merged = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(ModelConfig), cfg))
-    assert merged == ModelConfig()
-    assert "raphael" in MODELS
+@pytest.mark.parametrize("name, schema", [("raphael", RaphaelUNetConfig), ("sd_unet", SDUNetConfig),
+                                          ("expert_ensemble", ExpertEnsembleConfig)])
+def test_each_model_yaml_is_its_dataclass_and_states_only_differences(name, schema):
+    """conf/model/<name>.yaml composes to its dataclass's defaults: the defaults live in the dataclass only."""
+    cfg = compose_train_config(f"model={name}").model
+    assert model_config(cfg) == schema()
+    assert set(OmegaConf.load(CONF / f"{name}.yaml")) == {"defaults"}
+
+
+def test_a_config_saved_before_the_dataclasses_is_migrated():
+    old = {"arch": "raphael", "expert_scope": "denoiser", "channels": 8, "time_moe": {"router": "fixed_uniform"}}
+    cfg = model_config(old)
+    assert isinstance(cfg, ExpertEnsembleConfig) and cfg.channels == 8 and cfg.time_moe.router == "fixed_uniform"
+    sd = model_config({"arch": "sd_unet", "channels": 24, "space_moe": {"enabled": False}, "edge": {"enabled": False}})
+    assert sd == SDUNetConfig()
 
 
 def test_paper_size_parameter_count():
-    cfg = OmegaConf.merge(OmegaConf.load(CONF / "raphael.yaml"), OmegaConf.load(CONF / "raphael_3b.yaml"))
-    cfg.pop("defaults")
+    cfg = compose_train_config("model=raphael_3b").model
     with torch.device("meta"):
         net = build_model(cfg, 1024)
     blocks = net.transformer_blocks()
@@ -179,21 +189,21 @@ def test_paper_size_parameter_count():
 ])
 def test_validate_errors_name_field_and_allowed(over, field):
     with pytest.raises(ValueError) as err:
-        ModelConfig.from_any(over).validate()
+        model_config(tiny_cfg(**over)).validate()
     msg = str(err.value)
     assert f"model.{field}" in msg and "allowed" in msg
 
 
 def test_validate_accepts_edges_and_disabled_moe():
-    ModelConfig.from_any(dict(space_moe=dict(alpha=1.0), edge=dict(t_c=1000))).validate()
-    ModelConfig.from_any(dict(space_moe=dict(enabled=False, num_experts=0))).validate()
-    ModelConfig.from_any(dict(edge=dict(t_c=50))).validate(num_train_timesteps=50)
+    model_config(tiny_cfg(space_moe=dict(alpha=1.0), edge=dict(t_c=1000))).validate()
+    model_config(tiny_cfg(space_moe=dict(enabled=False, num_experts=0))).validate()
+    model_config(tiny_cfg(edge=dict(t_c=50))).validate(num_train_timesteps=50)
     with pytest.raises(ValueError, match="edge.t_c"):
-        ModelConfig.from_any(dict(edge=dict(t_c=51))).validate(num_train_timesteps=50)
-    with pytest.raises(ValueError, match="unknown"):
-        ModelConfig.from_any(dict(widht=3))
-    with pytest.raises(ValueError, match="model.arch"):
-        build_model(dict(arch="nope"), DY)
+        model_config(tiny_cfg(edge=dict(t_c=51))).validate(num_train_timesteps=50)
+    with pytest.raises(ConfigKeyError, match="widht"):
+        model_config(tiny_cfg(widht=3))
+    with pytest.raises(ValueError, match="model._target_"):
+        build_model(dict(_target_="nope"), DY)
 
 
 def test_patch_stem_runs_the_unet_at_a_lower_resolution_and_restores_pixels():
@@ -208,4 +218,4 @@ def test_patch_stem_runs_the_unet_at_a_lower_resolution_and_restores_pixels():
     with pytest.raises(ValueError, match="patch_size"):
         net(torch.randn(1, 3, 16, 6), t[:1], text(B=1))
     with pytest.raises(ValueError, match="model.patch_size"):
-        ModelConfig.from_any(tiny_cfg(patch_size=0)).validate()
+        model_config(tiny_cfg(patch_size=0)).validate()

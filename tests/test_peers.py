@@ -23,19 +23,31 @@ from raphael.ernie_knowledge import (  # noqa: E402
 )
 from raphael.nn import build_model  # noqa: E402
 from raphael.nn.attention import CrossAttention  # noqa: E402
-from raphael.nn.config import EdgeConfig, ModelConfig, SpaceMoEConfig, TimeMoEConfig  # noqa: E402
+from raphael.nn.config import (  # noqa: E402
+    EdgeConfig,
+    ExpertEnsembleConfig,
+    RaphaelUNetConfig,
+    SDUNetConfig,
+    SpaceMoEConfig,
+    TimeMoEConfig,
+)
 from raphael.nn.moe import TimeGate, ddpm_linear_alphas_cumprod, equal_noise_mass_boundaries  # noqa: E402
 from raphael.nn.text_encoder import TextEncoding  # noqa: E402
 
 D_Y = 12
 
 
-def tiny_cfg(**kw) -> ModelConfig:
-    base = dict(channels=8, channel_mult=[1, 2], transformer_depth=[1, 1], mid_transformer_depth=1, head_dim=8,
-                ffn_mult=2, norm_groups=4, space_moe=SpaceMoEConfig(enabled=False),
-                time_moe=TimeMoEConfig(enabled=False), edge=EdgeConfig(enabled=False))
+TINY = dict(channels=8, channel_mult=[1, 2], transformer_depth=[1, 1], mid_transformer_depth=1, head_dim=8,
+            norm_groups=4)
+
+
+def tiny_cfg(schema=RaphaelUNetConfig, **kw) -> RaphaelUNetConfig:
+    base = dict(TINY)
+    if schema is not SDUNetConfig:
+        base.update(ffn_mult=2, space_moe=SpaceMoEConfig(enabled=False), time_moe=TimeMoEConfig(enabled=False),
+                    edge=EdgeConfig(enabled=False))
     base.update(kw)
-    return ModelConfig(**base)
+    return schema(**base)
 
 
 def fake_text(B: int = 3, L: int = 5, seed: int = 0) -> TextEncoding:
@@ -200,9 +212,9 @@ def test_attach_emphasis_aligns_to_the_encoded_length_and_resets_dropped_caption
 
 
 # ----------------------------------------------------------------------------- eDiff-I denoiser experts
-def ensemble_cfg(**kw) -> ModelConfig:
-    return tiny_cfg(time_moe=TimeMoEConfig(enabled=True, num_experts=2, router="fixed_intervals",
-                                           boundaries=[400]), expert_scope="denoiser", **kw)
+def ensemble_cfg(**kw) -> ExpertEnsembleConfig:
+    return tiny_cfg(ExpertEnsembleConfig, time_moe=TimeMoEConfig(enabled=True, num_experts=2, router="fixed_intervals",
+                                                                 boundaries=[400]), **kw)
 
 
 def test_denoiser_scope_sends_each_sample_through_its_intervals_unet():
@@ -230,14 +242,14 @@ def test_denoiser_scope_sends_each_sample_through_its_intervals_unet():
 
 
 def test_denoiser_scope_needs_a_fixed_router():
-    cfg = tiny_cfg(time_moe=TimeMoEConfig(enabled=True, router="learned"), expert_scope="denoiser")
+    cfg = tiny_cfg(ExpertEnsembleConfig, time_moe=TimeMoEConfig(enabled=True, router="learned"))
     with pytest.raises(ValueError, match="router"):
         cfg.validate()
     with pytest.raises(ValueError, match="expert_init_ckpt"):
         tiny_cfg(expert_init="branch_from_checkpoint").validate()
 
 
-def _save_base(tmp_path, cfg: ModelConfig) -> tuple[Path, dict]:
+def _save_base(tmp_path, cfg: RaphaelUNetConfig) -> tuple[Path, dict]:
     torch.manual_seed(3)
     base = build_model(cfg, D_Y)
     for p in base.parameters():
@@ -280,7 +292,7 @@ def test_sd_unet_keeps_the_network_contract():
     from raphael.nn.sd_unet import SDUNet
 
     torch.manual_seed(0)
-    net = build_model(tiny_cfg(arch="sd_unet", channels=8, head_dim=4), D_Y)
+    net = build_model(tiny_cfg(SDUNetConfig, head_dim=4), D_Y)
     assert isinstance(net, SDUNet)
     x, t, text = torch.randn(2, 3, 8, 8), torch.tensor([3, 700]), fake_text(B=2)
     out = net(x, t, text, edge_size=(8, 8))

@@ -3,6 +3,7 @@
 declare -A ARM=(
   [no_time_moe]="model.time_moe.enabled=false"
   [no_edge]="model.edge.enabled=false"
+  [ema_0.995]="optim.ema_decay=0.995"
   [shared_0.5]="model.time_moe.shared_until=0.5"
   [shared_0.75]="model.time_moe.shared_until=0.75"
 )

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import torch
 
-from raphael.benchmarks.common import build, model_config, synthetic_text
+from raphael.benchmarks.common import bench_model_config, build, synthetic_text
 from raphael.benchmarks.timing import Result, interleaved, median, ratio
 
 
 def _setup(device: str, quick: bool):
-    cfg = model_config("paper", quick)
+    cfg = bench_model_config("paper", quick)
     net = build(cfg, device).train()
     B = 2 if quick else 8
     x = torch.randn(B, cfg.in_channels, 32, 32, device=device)

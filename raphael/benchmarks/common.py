@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
 
 from raphael.nn import build_model
-from raphael.nn.config import ModelConfig
+from raphael.nn.config import RaphaelUNetConfig, model_config
 from raphael.nn.moe import SpaceMoE, region_masks
 from raphael.nn.text_encoder import TextEncoding
 
@@ -27,11 +27,11 @@ def compose_train_config(*overrides: str):
     return cfg
 
 
-def model_config(name: str, quick: bool = False, **overrides) -> ModelConfig:
+def bench_model_config(name: str, quick: bool = False, **overrides) -> RaphaelUNetConfig:
     """`default`: conf/model/raphael.yaml. `paper`: raphael_3b's layout (3 levels x [1, 2, 4], 2 ResBlocks
     per level, transformer_depth [0, 3, 4] + mid 2 = 16 blocks, 6 space / 4 time experts, latent 4
     channels) at a small width (channels 32, head_dim 16; quick: channels 16, head_dim 8)."""
-    base = OmegaConf.load(CONF / "model" / "raphael.yaml")
+    base = OmegaConf.structured(RaphaelUNetConfig)
     if name == "paper":
         paper = OmegaConf.load(CONF / "model" / "raphael_3b.yaml")
         paper.pop("defaults", None)
@@ -42,7 +42,7 @@ def model_config(name: str, quick: bool = False, **overrides) -> ModelConfig:
     elif name != "default":
         raise ValueError(f"model shape {name!r}: one of ['default', 'paper']")
     cfg = OmegaConf.merge(base, OmegaConf.create(overrides))
-    return ModelConfig.from_any(cfg).validate()
+    return model_config(cfg).validate()
 
 
 def image_side(name: str) -> int:
@@ -50,7 +50,7 @@ def image_side(name: str) -> int:
     return 32
 
 
-def build(cfg: ModelConfig, device: str = "cpu", seed: int = 0) -> torch.nn.Module:
+def build(cfg: RaphaelUNetConfig, device: str = "cpu", seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
     return build_model(cfg, TEXT_DIM).to(device)
 

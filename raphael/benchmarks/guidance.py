@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from raphael.benchmarks.common import build, model_config, synthetic_text
+from raphael.benchmarks.common import bench_model_config, build, synthetic_text
 from raphael.benchmarks.moe_overhead import _sampler
 from raphael.benchmarks.timing import Result, interleaved, median, ratio
 from raphael.diffusion.sampling import ddim_sample
@@ -37,7 +37,7 @@ def run(device: str = "cpu", quick: bool = False) -> list[Result]:
 
 def run_batch(B: int, device: str = "cpu", quick: bool = False) -> Result:
     res = Result(f"guidance[batch {B}]", device)
-    cfg = model_config("default")
+    cfg = bench_model_config("default")
     net = build(cfg, device).eval()
     text = synthetic_text(B, 20, device, uncond=True)
     steps = 2 if quick else 4

@@ -14,7 +14,7 @@ import torch
 from diffusers import DDIMScheduler
 from torch.utils.flop_counter import FlopCounterMode
 
-from raphael.benchmarks.common import build, coverage, force_all_experts, model_config, synthetic_text
+from raphael.benchmarks.common import bench_model_config, build, coverage, force_all_experts, synthetic_text
 from raphael.benchmarks.timing import Result, interleaved, median, ratio
 from raphael.diffusion.sampling import ddim_sample
 from raphael.nn.attention import CrossAttention
@@ -36,8 +36,8 @@ def run(device: str = "cpu", quick: bool = False) -> list[Result]:
 
 def run_shape(shape: str, device: str = "cpu", quick: bool = False) -> Result:
     res = Result(f"moe_overhead[{shape}]", device)
-    cfg_on = model_config(shape, quick)
-    cfg_off = model_config(shape, quick, space_moe={"enabled": False})
+    cfg_on = bench_model_config(shape, quick)
+    cfg_off = bench_model_config(shape, quick, space_moe={"enabled": False})
     nets = {"experts6": build(cfg_on, device), "experts0": build(cfg_off, device)}
     force_all_experts(nets["experts6"])
     C, side = cfg_on.in_channels, 32

@@ -7,12 +7,13 @@ from omegaconf import OmegaConf
 
 from raphael.benchmarks.common import CONF
 from raphael.module import RaphaelModule
+from raphael.nn.config import RaphaelUNetConfig
 
 
 def default_module(**model_overrides):
-    """RaphaelModule of the embedded default (conf/model/raphael.yaml, MiniLM, ddpm, AdamW)."""
+    """RaphaelModule of the embedded default (RaphaelUNetConfig, MiniLM, ddpm, AdamW)."""
 
-    model = OmegaConf.merge(OmegaConf.load(CONF / "model" / "raphael.yaml"), OmegaConf.create(model_overrides))
+    model = OmegaConf.merge(OmegaConf.structured(RaphaelUNetConfig), OmegaConf.create(model_overrides))
     optim = OmegaConf.merge(OmegaConf.load(CONF / "optim" / "adamw.yaml"),
                             OmegaConf.load(CONF / "budget" / "small.yaml").optim)
     return RaphaelModule(model=model, text_encoder=OmegaConf.load(CONF / "text_encoder" / "minilm.yaml"),

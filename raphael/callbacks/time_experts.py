@@ -39,7 +39,7 @@ class TimeExpertWarmStart(Callback):
         moes = shared_time_moes(pl_module.net)
         if not moes:
             return
-        at = float(pl_module.model_cfg.time_moe.get("shared_until", 0.0))
+        at = float(pl_module.model_cfg.time_moe.shared_until)
         progress = trainer_progress(trainer)(trainer.global_step)
         if progress < at:
             return

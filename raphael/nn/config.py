@@ -1,7 +1,11 @@
-"""Structured model config (the `cfg.model` group), see docs/interfaces.md.
+"""One config dataclass per network: the schema of the `model` group (docs/interfaces.md, "Configs").
 
-Defaults are the embedded default (`conf/model/raphael.yaml`). `validate()` raises a
-`ValueError` naming the field, the value and what is allowed, before any training starts.
+`DenoiserConfig` holds what every network reads; `RaphaelUNetConfig` (the RAPHAEL U-Net: space-MoE,
+time-MoE, edge head), `ExpertEnsembleConfig` (eDiff-I: one whole U-Net per time interval) and `SDUNetConfig`
+(diffusers' UNet2DConditionModel) add their own. Each names its network in `_target_`, is stored in Hydra's
+ConfigStore as `model/<name>_schema` and is the base of conf/model/<name>.yaml, which states only what
+differs. `validate()` is the one check of a model config: it raises a `ValueError` naming the field, the value
+and what is allowed; `raphael.validation` runs it once before any work, `build_model` builds the `_target_`.
 """
 
 from __future__ import annotations
@@ -10,11 +14,18 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
+from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
+
 GATE_GRADS = ("switch", "straight_through", "none")
 TIME_ROUTERS = ("learned", "fixed_uniform", "fixed_intervals")
 EDGE_SOURCES = ("pooled", "all_tokens")
-EXPERT_SCOPES = ("block", "denoiser")
 EXPERT_INITS = ("from_scratch", "branch_from_checkpoint")
+
+
+def fail(name: str, value: Any, allowed: str) -> None:
+    raise ValueError(f"model.{name} = {value!r} is not allowed: {allowed}. Fix it in conf/model/ or on "
+                     f"the command line (e.g. model.{name}=...).")
 
 
 @dataclass
@@ -30,7 +41,7 @@ class TimeMoEConfig:
     num_experts: int = 4
     router: str = "learned"
     # inner boundaries t_1 < ... < t_{E-1} for router=fixed_intervals (expert e serves
-    # t in [t_e, t_{e+1})); null = equal noise mass under the DDPM linear schedule.
+    # t in [t_e, t_{e+1})); None = equal noise mass under the DDPM linear schedule.
     boundaries: list[int] | None = None
     # warm start: for this fraction of the training budget every t goes to expert 0, then expert 0
     # (weights and optimizer state) is copied into the others; 0 = separate experts from the start (the paper)
@@ -56,74 +67,32 @@ class EdgeConfig:
 
 
 @dataclass
-class ModelConfig:
-    arch: str = "raphael"
+class DenoiserConfig:
+    """What every network reads: the U-Net layout. Widths are channels * channel_mult per level."""
+
+    _target_: str = ""
     in_channels: int = 3
     out_channels: int | None = None  # None: same as in_channels
     channels: int = 16
-    # space-to-depth stem: the U-Net runs on (H/p, W/p) with in_channels*p*p inputs, pixels restored by
-    # pixel-shuffle (simple diffusion, DiT); 1 = pixel resolution
-    patch_size: int = 1
     channel_mult: list[int] = field(default_factory=lambda: [1, 1, 2])
     num_res_blocks: int = 1
-    transformer_depth: list[int] = field(default_factory=lambda: [0, 1, 1])
+    transformer_depth: list[int] = field(default_factory=lambda: [0, 1, 1])  # per level; 0 = no attention
     mid_transformer_depth: int = 1
     head_dim: int = 16
-    ffn_mult: int = 4
-    space_moe: SpaceMoEConfig = field(default_factory=SpaceMoEConfig)
-    time_moe: TimeMoEConfig = field(default_factory=TimeMoEConfig)
-    gate: GateConfig = field(default_factory=GateConfig)
-    balance_coef: float = 0.01
-    edge: EdgeConfig = field(default_factory=EdgeConfig)
-    checkpointing: bool = False
-    compile: bool = False
-    num_train_timesteps: int = 1000
     norm_groups: int = 8
-    # time experts as per-block FFNs (block, RAPHAEL) or whole U-Nets per interval (denoiser, eDiff-I);
-    # branch_from_checkpoint copies a trained model (expert_init_ckpt) into every expert (docs/peers.md)
-    expert_scope: str = "block"
-    expert_init: str = "from_scratch"
-    expert_init_ckpt: str | None = None
+    num_train_timesteps: int = 1000
+    compile: bool = False
 
-    # ------------------------------------------------------------------ helpers
-    @classmethod
-    def from_any(cls, cfg: Any) -> ModelConfig:
-        """Build from a ModelConfig, a dict or an OmegaConf DictConfig (unknown keys are an error)."""
-        if isinstance(cfg, ModelConfig):
-            return cfg
-        if not isinstance(cfg, dict):
-            from omegaconf import OmegaConf
+    @property
+    def num_levels(self) -> int:
+        return len(self.channel_mult)
 
-            cfg = OmegaConf.to_container(cfg, resolve=True)
-        cfg = {k: v for k, v in dict(cfg).items() if k != "_target_"}
-        subs = {"space_moe": SpaceMoEConfig, "time_moe": TimeMoEConfig, "gate": GateConfig, "edge": EdgeConfig}
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(cfg) - known)
-        if unknown:
-            raise ValueError(
-                f"model config: unknown field(s) {unknown}; allowed fields are {sorted(known)}."
-            )
-        kwargs = {}
-        for k, v in cfg.items():
-            if k in subs and isinstance(v, dict):
-                sub_known = {f.name for f in dataclasses.fields(subs[k])}
-                bad = sorted(set(v) - sub_known)
-                if bad:
-                    raise ValueError(
-                        f"model.{k}: unknown field(s) {bad}; allowed fields are {sorted(sub_known)}."
-                    )
-                v = subs[k](**v)
-            kwargs[k] = v
-        return cls(**kwargs)
+    @property
+    def size_multiple(self) -> int:
+        """H and W must be divisible by this."""
+        return 2 ** (len(self.channel_mult) - 1)
 
-    def validate(self, num_train_timesteps: int | None = None) -> ModelConfig:
-        """Check every field; raises ValueError naming field, value and allowed values."""
-        T = int(num_train_timesteps if num_train_timesteps is not None else self.num_train_timesteps)
-
-        def fail(name: str, value: Any, allowed: str) -> None:
-            raise ValueError(f"model.{name} = {value!r} is not allowed: {allowed}. Fix it in conf/model/ or on "
-                             f"the command line (e.g. model.{name}=...).")
-
+    def validate(self, num_train_timesteps: int | None = None) -> DenoiserConfig:
         if self.channels <= 0:
             fail("channels", self.channels, "a positive integer")
         if not self.channel_mult or any(m <= 0 for m in self.channel_mult):
@@ -133,14 +102,10 @@ class ModelConfig:
                  f"one entry per level, i.e. a list of length len(channel_mult) = {len(self.channel_mult)}")
         if any(d < 0 for d in self.transformer_depth) or self.mid_transformer_depth < 0:
             fail("transformer_depth", self.transformer_depth, "non-negative depths")
-        if self.patch_size < 1:
-            fail("patch_size", self.patch_size, "an integer >= 1 (1 = no patchify)")
         if self.num_res_blocks < 1:
             fail("num_res_blocks", self.num_res_blocks, "an integer >= 1")
         if self.head_dim <= 0:
             fail("head_dim", self.head_dim, "a positive integer")
-        if self.ffn_mult <= 0:
-            fail("ffn_mult", self.ffn_mult, "a positive integer")
         for mult in self.channel_mult:
             if (self.channels * mult) % self.norm_groups:
                 fail("channels", self.channels,
@@ -156,37 +121,63 @@ class ModelConfig:
                 fail("head_dim", self.head_dim,
                      f"a divisor of every transformer width (width {width} = channels * {mult} does not split "
                      f"into {heads} heads)")
+        return self
+
+
+@dataclass
+class RaphaelUNetConfig(DenoiserConfig):
+    """The RAPHAEL U-Net (raphael/nn/unet.py); the defaults are the embedded default."""
+
+    _target_: str = "raphael.nn.unet.RaphaelUNet"
+    # space-to-depth stem: the U-Net runs on (H/p, W/p) with in_channels*p*p inputs, pixels restored by
+    # pixel-shuffle (simple diffusion, DiT); 1 = pixel resolution
+    patch_size: int = 1
+    ffn_mult: int = 4
+    space_moe: SpaceMoEConfig = field(default_factory=SpaceMoEConfig)
+    time_moe: TimeMoEConfig = field(default_factory=TimeMoEConfig)
+    gate: GateConfig = field(default_factory=GateConfig)
+    balance_coef: float = 0.01
+    edge: EdgeConfig = field(default_factory=EdgeConfig)
+    checkpointing: bool = False
+    # branch_from_checkpoint copies a trained model (expert_init_ckpt) into every expert (docs/peers.md)
+    expert_init: str = "from_scratch"
+    expert_init_ckpt: str | None = None
+
+    @property
+    def size_multiple(self) -> int:
+        return self.patch_size * super().size_multiple
+
+    def validate(self, num_train_timesteps: int | None = None) -> RaphaelUNetConfig:
+        super().validate(num_train_timesteps)
+        T = int(num_train_timesteps if num_train_timesteps is not None else self.num_train_timesteps)
+        if self.patch_size < 1:
+            fail("patch_size", self.patch_size, "an integer >= 1 (1 = no patchify)")
+        if self.ffn_mult <= 0:
+            fail("ffn_mult", self.ffn_mult, "a positive integer")
         if self.space_moe.enabled:
             if self.space_moe.num_experts <= 0:
                 fail("space_moe.num_experts", self.space_moe.num_experts,
                      "an integer >= 1 while space_moe.enabled is true (set space_moe.enabled=false for none)")
             if not (0.0 < float(self.space_moe.alpha) <= 1.0):
                 fail("space_moe.alpha", self.space_moe.alpha, "a number in (0, 1]")
-        if self.time_moe.enabled:
-            if self.time_moe.num_experts <= 0:
-                fail("time_moe.num_experts", self.time_moe.num_experts,
+        tm = self.time_moe
+        if tm.enabled:
+            if tm.num_experts <= 0:
+                fail("time_moe.num_experts", tm.num_experts,
                      "an integer >= 1 while time_moe.enabled is true (set time_moe.enabled=false for none)")
-            if not (0.0 <= float(self.time_moe.shared_until) < 1.0):
-                fail("time_moe.shared_until", self.time_moe.shared_until,
+            if not (0.0 <= float(tm.shared_until) < 1.0):
+                fail("time_moe.shared_until", tm.shared_until,
                      "a fraction of the training budget in [0, 1) (0 = separate experts from the start)")
-            if self.time_moe.router not in TIME_ROUTERS:
-                fail("time_moe.router", self.time_moe.router, f"one of {list(TIME_ROUTERS)}")
-            b = self.time_moe.boundaries
-            if self.time_moe.router == "fixed_intervals" and b is not None:
-                ok = (len(b) == self.time_moe.num_experts - 1 and all(0 < x < T for x in b)
+            if tm.router not in TIME_ROUTERS:
+                fail("time_moe.router", tm.router, f"one of {list(TIME_ROUTERS)}")
+            b = tm.boundaries
+            if tm.router == "fixed_intervals" and b is not None:
+                ok = (len(b) == tm.num_experts - 1 and all(0 < x < T for x in b)
                       and all(x < y for x, y in zip(b, b[1:])))
                 if not ok:
                     fail("time_moe.boundaries", list(b),
-                         f"{self.time_moe.num_experts - 1} strictly increasing integers in (0, {T}) "
+                         f"{tm.num_experts - 1} strictly increasing integers in (0, {T}) "
                          "(num_experts - 1 inner boundaries), or null for equal noise mass")
-        if self.expert_scope not in EXPERT_SCOPES:
-            fail("expert_scope", self.expert_scope, f"one of {list(EXPERT_SCOPES)}")
-        if self.expert_scope == "denoiser" and not self.time_moe.enabled:
-            fail("expert_scope", self.expert_scope,
-                 "'block' while time_moe.enabled is false (denoiser experts are assigned by the time router)")
-        if self.expert_scope == "denoiser" and self.time_moe.router == "learned":
-            fail("time_moe.router", self.time_moe.router,
-                 "fixed_uniform or fixed_intervals with expert_scope=denoiser (hand-assigned intervals)")
         if self.expert_init not in EXPERT_INITS:
             fail("expert_init", self.expert_init, f"one of {list(EXPERT_INITS)}")
         if self.expert_init == "branch_from_checkpoint" and not self.expert_init_ckpt:
@@ -208,11 +199,84 @@ class ModelConfig:
             fail("edge.weight", self.edge.weight, "a number >= 0")
         return self
 
-    @property
-    def num_levels(self) -> int:
-        return len(self.channel_mult)
 
-    @property
-    def size_multiple(self) -> int:
-        """H and W must be divisible by this."""
-        return self.patch_size * 2 ** (len(self.channel_mult) - 1)
+@dataclass
+class ExpertEnsembleConfig(RaphaelUNetConfig):
+    """eDiff-I's expert ensemble (raphael/nn/expert_ensemble.py): `time_moe.num_experts` whole RAPHAEL U-Nets
+    (the fields above, per-block time-MoE off inside them), each serving one hand-assigned time interval."""
+
+    _target_: str = "raphael.nn.expert_ensemble.ExpertEnsemble"
+    space_moe: SpaceMoEConfig = field(default_factory=lambda: SpaceMoEConfig(enabled=False))
+    time_moe: TimeMoEConfig = field(default_factory=lambda: TimeMoEConfig(num_experts=2, router="fixed_intervals"))
+    edge: EdgeConfig = field(default_factory=lambda: EdgeConfig(enabled=False))
+
+    def validate(self, num_train_timesteps: int | None = None) -> ExpertEnsembleConfig:
+        if not self.time_moe.enabled:
+            fail("time_moe.enabled", False, "true for model=expert_ensemble (its time router assigns the experts)")
+        if self.time_moe.router == "learned":
+            fail("time_moe.router", self.time_moe.router,
+                 "fixed_uniform or fixed_intervals for model=expert_ensemble (hand-assigned intervals)")
+        if float(self.time_moe.shared_until) != 0.0:
+            fail("time_moe.shared_until", self.time_moe.shared_until,
+                 "0 for model=expert_ensemble (its experts branch from a checkpoint: expert_init)")
+        super().validate(num_train_timesteps)
+        return self
+
+
+@dataclass
+class SDUNetConfig(DenoiserConfig):
+    """The Stable-Diffusion-style baseline (raphael/nn/sd_unet.py). Widths 24/24/48 and 2/2/4 heads match the
+    default RAPHAEL model's parameter count (847,419 vs 891,098 with MiniLM's d_y 384: -4.9%)."""
+
+    _target_: str = "raphael.nn.sd_unet.SDUNet"
+    channels: int = 24
+    head_dim: int = 12
+
+    def validate(self, num_train_timesteps: int | None = None) -> SDUNetConfig:
+        super().validate(num_train_timesteps)
+        last, mid = self.transformer_depth[-1], self.mid_transformer_depth
+        if last and mid and last != mid:
+            fail("mid_transformer_depth", mid, f"transformer_depth[-1] = {last} for model=sd_unet (diffusers "
+                 "shares the last level's depth with the mid block)")
+        return self
+
+
+SCHEMAS: dict[str, type[DenoiserConfig]] = {
+    "raphael": RaphaelUNetConfig, "expert_ensemble": ExpertEnsembleConfig, "sd_unet": SDUNetConfig}
+BY_TARGET = {schema._target_: schema for schema in SCHEMAS.values()}
+
+
+def register_configs() -> None:
+    """`model/<name>_schema` in Hydra's ConfigStore: the base of conf/model/<name>.yaml."""
+    store = ConfigStore.instance()
+    for name, schema in SCHEMAS.items():
+        store.store(group="model", name=f"{name}_schema", node=schema)
+
+
+def migrate(data: dict) -> dict:
+    """A model config saved before the per-network dataclasses (one ModelConfig with `arch` and
+    `expert_scope`) as today's: `_target_` from those two, and only the fields that network reads."""
+    if "_target_" in data:
+        return data
+    data = dict(data)
+    arch, scope = data.pop("arch", "raphael"), data.pop("expert_scope", "block")
+    schema = SDUNetConfig if arch == "sd_unet" else ExpertEnsembleConfig if scope == "denoiser" else RaphaelUNetConfig
+    known = {f.name for f in dataclasses.fields(schema)}
+    return {"_target_": schema._target_, **{k: v for k, v in data.items() if k in known}}
+
+
+def model_config(cfg: Any) -> DenoiserConfig:
+    """The typed config of a `model` node: a DenoiserConfig as is; a dict or DictConfig merged onto the
+    schema its `_target_` names (unknown keys and wrong types raise omegaconf's errors, naming the key)."""
+    if isinstance(cfg, DenoiserConfig):
+        return cfg
+    data = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
+    data = migrate(data)
+    schema = BY_TARGET.get(data["_target_"])
+    if schema is None:
+        raise ValueError(f"model._target_ = {data['_target_']!r} is not allowed: one of {sorted(BY_TARGET)} "
+                         "(a new network adds its config dataclass to raphael.nn.config.SCHEMAS).")
+    return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), data))
+
+
+register_configs()

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from .block import BlockAux
-from .config import ModelConfig
+from .config import DenoiserConfig
 from .text_encoder import TextEncoding
 
 
@@ -36,7 +36,7 @@ class DenoiserOutput(NamedTuple):
 class Denoiser(nn.Module):
     """Base of every network built by `raphael.nn.build_model`; subclasses implement `forward`."""
 
-    def __init__(self, cfg: ModelConfig, text_dim: int) -> None:
+    def __init__(self, cfg: DenoiserConfig, text_dim: int) -> None:
         super().__init__()
         self.cfg, self.text_dim = cfg, text_dim
         self.in_channels = cfg.in_channels

@@ -1,6 +1,6 @@
 """Whole-denoiser time experts (eDiff-I) and expert initialisation from a trained checkpoint.
 
-`model.expert_scope=denoiser`: one full U-Net per time interval, all reading the same (frozen) text
+`model=expert_ensemble` (ExpertEnsembleConfig): one full U-Net per time interval, all reading the same (frozen) text
 encoding; the hand-assigned time router of `model.time_moe` (fixed_uniform | fixed_intervals) sends
 each sample to the U-Net of its interval, and the experts' aux records are merged back into batch
 order. `model.expert_init=branch_from_checkpoint` copies a trained model (`model.expert_init_ckpt`)
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from .config import ModelConfig
+from .config import ExpertEnsembleConfig, RaphaelUNetConfig
 from .denoiser import Denoiser, DenoiserAux, DenoiserOutput
 from .moe import TimeGate, ddpm_linear_alphas_cumprod
 from .text_encoder import TextEncoding
@@ -43,17 +43,16 @@ class ExpertEnsemble(Denoiser):
     """`time_moe.num_experts` whole U-Nets (the per-block time-MoE off inside them); the sample of
     timestep t is denoised by expert `router(t)` alone. Same network contract as RaphaelUNet."""
 
-    def __init__(self, cfg: ModelConfig, text_dim: int):
-        cfg = ModelConfig.from_any(cfg)
+    def __init__(self, cfg: ExpertEnsembleConfig, text_dim: int):
         super().__init__(cfg, text_dim)
         tm = cfg.time_moe
         alphas = ddpm_linear_alphas_cumprod(cfg.num_train_timesteps) if (
             tm.router == "fixed_intervals" and tm.boundaries is None) else None
         self.router = TimeGate(tm.num_experts, tm.router, num_train_timesteps=cfg.num_train_timesteps,
                                boundaries=tm.boundaries, alphas_cumprod=alphas)
-        inner = dataclasses.replace(cfg, arch="raphael", expert_scope="block", expert_init="from_scratch",
-                                    expert_init_ckpt=None,
-                                    time_moe=dataclasses.replace(tm, enabled=False))
+        shared = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(RaphaelUNetConfig) if f.name != "_target_"}
+        inner = RaphaelUNetConfig(**{**shared, "expert_init": "from_scratch", "expert_init_ckpt": None,
+                                     "time_moe": dataclasses.replace(tm, enabled=False)})
         self.experts = nn.ModuleList([RaphaelUNet(inner, text_dim) for _ in range(tm.num_experts)])
 
     def transformer_blocks(self) -> list[nn.Module]:
@@ -138,7 +137,7 @@ def branch_from_state(net: nn.Module, base: dict[str, Tensor]) -> dict:
     return {"copied": len(new), "fresh": fresh, "unused": sorted(set(base) - used)}
 
 
-def apply_expert_init(net: nn.Module, cfg: ModelConfig) -> nn.Module:
+def apply_expert_init(net: nn.Module, cfg: RaphaelUNetConfig) -> nn.Module:
     if cfg.expert_init == "branch_from_checkpoint":
         net.branch_report = branch_from_state(net, load_net_state(str(cfg.expert_init_ckpt)))
     return net

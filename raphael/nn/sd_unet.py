@@ -1,12 +1,12 @@
 """The Stable-Diffusion-style baseline: diffusers `UNet2DConditionModel` behind the suite's network contract.
 
-`model=sd_unet` (arch sd_unet). The ModelConfig fields map onto the diffusers config:
+`model=sd_unet` (raphael.nn.config.SDUNetConfig). Its fields map onto the diffusers config:
 channels * channel_mult -> block_out_channels; transformer_depth[i] > 0 -> CrossAttn{Down,Up}Block2D with
 that many transformer layers, 0 -> plain Down/UpBlock2D; mid_transformer_depth > 0 -> the cross-attention
 mid block (UNetMidBlock2DCrossAttn; 0 -> no mid block); num_res_blocks -> layers_per_block; heads = width //
 head_dim (passed as diffusers' `attention_head_dim`, which, by a historical naming slip, is the number of
-heads); norm_groups -> norm_num_groups; cross_attention_dim = the text encoder's d_y. The MoE, edge and
-expert fields are ignored (the baseline has none of them). See docs/peers.md.
+heads); norm_groups -> norm_num_groups; cross_attention_dim = the text encoder's d_y. The config has no MoE,
+edge or expert fields (the baseline has none of them). See docs/peers.md.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from __future__ import annotations
 from diffusers import UNet2DConditionModel
 from torch import Tensor
 
-from .config import ModelConfig
+from .config import SDUNetConfig
 from .denoiser import Denoiser, DenoiserOutput
 from .text_encoder import TextEncoding
 
 
-def diffusers_kwargs(cfg: ModelConfig, text_dim: int) -> dict:
+def diffusers_kwargs(cfg: SDUNetConfig, text_dim: int) -> dict:
     widths = [cfg.channels * m for m in cfg.channel_mult]
     depths = list(cfg.transformer_depth)
     down = ["CrossAttnDownBlock2D" if d else "DownBlock2D" for d in depths]
@@ -28,9 +28,6 @@ def diffusers_kwargs(cfg: ModelConfig, text_dim: int) -> dict:
     mid_depth = cfg.mid_transformer_depth
     # diffusers reads the mid block's depth from transformer_layers_per_block[-1]
     layers = [max(1, d) for d in depths[:-1]] + [max(1, mid_depth if mid_depth else depths[-1])]
-    if depths[-1] and mid_depth and depths[-1] != mid_depth:
-        raise ValueError(f"model.mid_transformer_depth = {mid_depth} must equal transformer_depth[-1] = "
-                         f"{depths[-1]} for arch=sd_unet (diffusers shares the last level's depth with the mid block)")
     return dict(
         sample_size=None,
         in_channels=cfg.in_channels,
@@ -51,8 +48,7 @@ class SDUNet(Denoiser):
     """forward(x, t, text, edge_size) -> UNetOutput(sample, aux) with aux.blocks empty and zero balance
     losses; text_routes -> (B, L, 0). The padding mask is passed as diffusers' encoder_attention_mask."""
 
-    def __init__(self, cfg: ModelConfig, text_dim: int):
-        cfg = ModelConfig.from_any(cfg)
+    def __init__(self, cfg: SDUNetConfig, text_dim: int):
         super().__init__(cfg, text_dim)
         self.unet = UNet2DConditionModel(**diffusers_kwargs(cfg, text_dim))
 

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from .block import BlockAux, TransformerBlock
-from .config import ModelConfig
+from .config import RaphaelUNetConfig
 from .denoiser import Denoiser, DenoiserAux, DenoiserOutput
 from .edge_head import EdgeHead
 from .moe import ddpm_linear_alphas_cumprod, timestep_embedding
@@ -69,8 +69,7 @@ class SpatialTransformer(nn.Module):
 
 
 class RaphaelUNet(Denoiser):
-    def __init__(self, cfg: ModelConfig, text_dim: int):
-        cfg = ModelConfig.from_any(cfg)
+    def __init__(self, cfg: RaphaelUNetConfig, text_dim: int):
         super().__init__(cfg, text_dim)
         self.checkpointing = cfg.checkpointing
         ch, g = cfg.channels, cfg.norm_groups
