@@ -68,23 +68,12 @@ def check_number(field: str, value, low: float | None = None, high: float | None
 
 
 def validate_model(model_cfg: DictConfig, num_train_timesteps: int) -> DenoiserConfig:
-    """The model node as its config dataclass (raphael.nn.config), validated."""
+    """The model node as its config dataclass (raphael.nn.config), validated. Composition has typed it
+    already; a node from elsewhere (a checkpoint's hparams, a dict) is typed here."""
     try:
-        cfg = model_config(model_cfg)
-    except OmegaConfBaseException as err:  # omegaconf's errors carry the key and the value; say them our way
-        key, value = getattr(err, "full_key", None), getattr(err, "value", None)
-        if key:
-            kind = re.search(r"converted to (\w+)", str(err))
-            allowed = (f"expected {kind.group(1).lower()}" if kind else
-                       "not a field of this network's config" if "not in" in str(err) else "a value of the schema type")
-            _fail(f"model.{key}", value, f"{allowed} (the network's config dataclass in raphael.nn.config)")
-        raise ConfigError(f"model config does not match its schema (raphael.nn.config): {str(err).splitlines()[0]}") from None
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
-    try:
-        return cfg.validate(num_train_timesteps=num_train_timesteps)
-    except ValueError as err:
-        raise ConfigError(str(err)) from None
+        return model_config(model_cfg).validate(num_train_timesteps=num_train_timesteps)
+    except (ValueError, OmegaConfBaseException) as err:
+        raise ConfigError(str(err).splitlines()[0]) from None
 
 
 def validate_guidance(field: str, weights) -> None:

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from raphael.benchmarks.common import bench_model_config, coverage, force_all_experts, synthetic_text
+from raphael.benchmarks.dispatch import space_moe_reference
 from raphael.benchmarks.timing import Result, interleaved, machine, ratio
-from raphael.nn.moe import SpaceMoE, dispatch_by_combine, grouped_mm_available, space_moe_reference
+from raphael.nn.moe import SpaceMoE, dispatch_by_combine, grouped_mm_available
 
 
 def test_interleaved_runs_every_variant_each_round_and_ratio_pairs_rounds():

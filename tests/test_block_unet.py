@@ -9,10 +9,10 @@ from raphael.benchmarks.common import compose_train_config
 from raphael.nn import ExpertEnsembleConfig, RaphaelUNetConfig, SDUNetConfig, build_model, model_config
 from raphael.nn.block import TransformerBlock
 from raphael.nn.config import SpaceMoEConfig, TimeMoEConfig
+from raphael.nn.denoiser import DenoiserOutput
 from raphael.nn.edge_head import EdgeHead
 from raphael.nn.moe import FeedForward
 from raphael.nn.text_encoder import TextEncoding
-from raphael.nn.unet import UNetOutput
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "model"
 DY = 12
@@ -63,7 +63,7 @@ def test_unet_non_square_contract():
     net = build_model(tiny_cfg(), DY)
     x, t = torch.randn(2, 3, 16, 8), torch.tensor([1, 999])
     out = net(x, t, text(), edge_size=(32, 16))
-    assert isinstance(out, UNetOutput) and out.sample.shape == x.shape
+    assert isinstance(out, DenoiserOutput) and out.sample.shape == x.shape
     names = [b.name for b in out.aux.blocks]
     assert names == ["down0.0", "down1.0", "mid.0", "up1.0", "up0.0"]
     assert [b.hw for b in out.aux.blocks] == [(16, 8), (8, 4), (8, 4), (8, 4), (16, 8)]

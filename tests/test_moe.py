@@ -1,6 +1,7 @@
 import pytest
 import torch
 
+from raphael.benchmarks.dispatch import space_moe_reference
 from raphael.nn.moe import (
     SpaceMoE,
     TimeGate,
@@ -8,7 +9,6 @@ from raphael.nn.moe import (
     ddpm_linear_alphas_cumprod,
     equal_noise_mass_boundaries,
     region_masks,
-    space_moe_reference,
     switch_balance_loss,
 )
 

@@ -388,12 +388,12 @@ def test_the_validation_callbacks_accept_a_network_without_blocks():
     """arch=sd_unet reports aux.blocks = []: the sample-grid example and the routing stats must cope."""
     from raphael.analysis.routing_records import RoutingStats
     from raphael.callbacks.samples import SampleGridCallback
-    from raphael.nn.unet import UNetAux
+    from raphael.nn.denoiser import DenoiserAux
 
     cb = SampleGridCallback(num_prompts=2)
     batch = {"image": torch.zeros(2, 3, 8, 8), "edge": torch.zeros(2, 1, 8, 8), "caption": ["a", "b"],
              "meta": [{}, {}]}
-    cb.on_validation_batch_end(None, None, {"aux": UNetAux(blocks=[]), "t": torch.tensor([1, 2])}, batch, 0)
+    cb.on_validation_batch_end(None, None, {"aux": DenoiserAux(blocks=[]), "t": torch.tensor([1, 2])}, batch, 0)
     assert cb._example["attn"] is None and cb._example["edge_pred"] is None
 
     class FakeWandb:
@@ -404,5 +404,5 @@ def test_the_validation_callbacks_accept_a_network_without_blocks():
     cb._log_example(logger, 0)
     assert [c.split(" |")[0] for c in logger.names] == ["image", "target edges"]
     stats = RoutingStats()
-    stats.add(UNetAux(blocks=[]), torch.tensor([1, 2]))
+    stats.add(DenoiserAux(blocks=[]), torch.tensor([1, 2]))
     assert not stats.space_counts and not stats.time_t

@@ -9,10 +9,34 @@ tokens, routes forced to cover every expert; outputs of the fast path and the lo
 from __future__ import annotations
 
 import torch
+from torch import Tensor
 
 from raphael.benchmarks.common import force_all_experts
 from raphael.benchmarks.timing import Result, interleaved, median, ratio
-from raphael.nn.moe import FeedForward, SpaceMoE, space_moe_reference
+from raphael.nn.moe import FeedForward, SpaceMoE, route_weights
+
+
+def space_moe_reference(moe: SpaceMoE, h: Tensor, text_states: Tensor, text_mask: Tensor,
+                        attn_map: Tensor, routes: Tensor | None = None) -> Tensor:
+    """Naive per-token loop of the space-MoE: the baseline the dispatch is timed against and the
+    reference the tests check it with. `routes` overrides the gate's routes
+    (so a training-mode gate's noise can be matched)."""
+    probs = moe.gate.probs(text_states)
+    if moe.gate.grad == "none":
+        probs = probs.detach()
+    if routes is None:
+        routes = probs.argmax(-1)
+    out = torch.zeros_like(h)
+    for b in range(h.shape[0]):
+        real = [i for i in range(text_states.shape[1]) if bool(text_mask[b, i])]
+        n_y = max(len(real), 1)
+        for i in real:
+            col = attn_map[b, :, i]
+            region = (col >= moe.alpha * col.max()).to(h.dtype)
+            r = int(routes[b, i])
+            g = route_weights(probs[b, i], routes[b, i], moe.gate.grad)
+            out[b] = out[b] + g * region[:, None] * moe.experts[r](h[b]) / n_y
+    return out
 
 
 def make_inputs(B: int, N: int, L: int, D: int, DY: int, device: str, sharpness: float = 4.0, seed: int = 0):

@@ -289,28 +289,6 @@ class SpaceMoE(nn.Module):
         return SpaceMoEResult(out.reshape(B, N, D), gate.routes, gate.probs, gate.balance_loss)
 
 
-def space_moe_reference(moe: SpaceMoE, h: Tensor, text_states: Tensor, text_mask: Tensor,
-                        attn_map: Tensor, routes: Tensor | None = None) -> Tensor:
-    """Naive per-token loop of the space-MoE (tests only). `routes` overrides the gate's routes
-    (so a training-mode gate's noise can be matched)."""
-    probs = moe.gate.probs(text_states)
-    if moe.gate.grad == "none":
-        probs = probs.detach()
-    if routes is None:
-        routes = probs.argmax(-1)
-    out = torch.zeros_like(h)
-    for b in range(h.shape[0]):
-        real = [i for i in range(text_states.shape[1]) if bool(text_mask[b, i])]
-        n_y = max(len(real), 1)
-        for i in real:
-            col = attn_map[b, :, i]
-            region = (col >= moe.alpha * col.max()).to(h.dtype)
-            r = int(routes[b, i])
-            g = route_weights(probs[b, i], routes[b, i], moe.gate.grad)
-            out[b] = out[b] + g * region[:, None] * moe.experts[r](h[b]) / n_y
-    return out
-
-
 class TimeMoEResult(NamedTuple):
     output: Tensor  # (B, n_x, D)
     routes: Tensor  # long (B,)

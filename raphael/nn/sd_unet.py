@@ -45,7 +45,7 @@ def diffusers_kwargs(cfg: SDUNetConfig, text_dim: int) -> dict:
 
 
 class SDUNet(Denoiser):
-    """forward(x, t, text, edge_size) -> UNetOutput(sample, aux) with aux.blocks empty and zero balance
+    """forward(x, t, text, edge_size) -> DenoiserOutput(sample, aux) with aux.blocks empty and zero balance
     losses; text_routes -> (B, L, 0). The padding mask is passed as diffusers' encoder_attention_mask."""
 
     def __init__(self, cfg: SDUNetConfig, text_dim: int):

@@ -15,8 +15,6 @@ from .edge_head import EdgeHead
 from .moe import ddpm_linear_alphas_cumprod, timestep_embedding
 from .text_encoder import TextEncoding
 
-UNetAux, UNetOutput = DenoiserAux, DenoiserOutput  # the names the rest of the suite reads
-
 
 class ResBlock(nn.Module):
     """GroupNorm-SiLU-conv, + timestep embedding, GroupNorm-SiLU-conv, residual (1x1 if widths differ)."""
@@ -142,7 +140,7 @@ class RaphaelUNet(Denoiser):
 
     # ------------------------------------------------------------------ forward
     def _run(self, layer: nn.Module, x: Tensor, emb: Tensor, t: Tensor, text: TextEncoding,
-             edge_size, aux: UNetAux) -> Tensor:
+             edge_size, aux: DenoiserAux) -> Tensor:
         ckpt = self.checkpointing and self.training and torch.is_grad_enabled()
         if isinstance(layer, SpatialTransformer):
             if ckpt:
@@ -156,12 +154,12 @@ class RaphaelUNet(Denoiser):
         return layer(x)
 
     def forward(self, x: Tensor, t: Tensor, text: TextEncoding,
-                edge_size: tuple[int, int] | None = None) -> UNetOutput:
+                edge_size: tuple[int, int] | None = None) -> DenoiserOutput:
         self.check_size(x)
         edge_size = edge_size or tuple(x.shape[-2:])
         t = self.timesteps(t, x)
         emb = self.time_embed(timestep_embedding(t, self.cfg.channels).to(x.dtype))
-        aux = UNetAux()
+        aux = DenoiserAux()
         h = self.stem(F.pixel_unshuffle(x, self.patch) if self.patch > 1 else x)
         skips = [h]
         for stage in self.down:
@@ -180,7 +178,7 @@ class RaphaelUNet(Denoiser):
         aux.balance_space = torch.stack(bs).mean() if bs else zero
         aux.balance_time = torch.stack(bt).mean() if bt else zero
         out = self.out(h)
-        return UNetOutput(F.pixel_shuffle(out, self.patch) if self.patch > 1 else out, aux)
+        return DenoiserOutput(F.pixel_shuffle(out, self.patch) if self.patch > 1 else out, aux)
 
     @torch.no_grad()
     def text_routes(self, text: TextEncoding) -> Tensor:
