@@ -15,7 +15,6 @@ from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import torch
 
@@ -160,7 +159,3 @@ def collect_paths(module, prompts: list[Prompt], mode: str = "gates", subwords: 
                      "tokens": " ".join(tokenizer.convert_ids_to_tokens([ids[i] for i in pos])),
                      **dict(zip(layers, path))})
     return pd.DataFrame(rows)
-
-
-def path_matrix(frame: pd.DataFrame, layers: list[str]) -> np.ndarray:
-    return frame[layers].to_numpy(dtype=np.int64)

@@ -45,11 +45,6 @@ def bench_model_config(name: str, quick: bool = False, **overrides) -> RaphaelUN
     return model_config(cfg).validate()
 
 
-def image_side(name: str) -> int:
-    """32x32 pixels for the default; a 32x32 latent for the paper-proportioned shape."""
-    return 32
-
-
 def build(cfg: RaphaelUNetConfig, device: str = "cpu", seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
     return build_model(cfg, TEXT_DIM).to(device)

@@ -30,15 +30,6 @@ def steps_reached(run_dir: str | Path) -> int | None:
     return max(steps) + 1 if steps else None
 
 
-def override_value(run: dict, key: str, default=None):
-    """The value a training run's command line gave ``key`` (e.g. model.space_moe.alpha), else ``default``."""
-    for o in run.get("run", {}).get("overrides", []):
-        name, _, value = o.lstrip("+~").partition("=")
-        if name == key:
-            return value
-    return default
-
-
 def to_frame(runs: Sequence[dict], columns: dict[str, Callable[[dict], object]] | None = None) -> pd.DataFrame:
     """One row per (run, guidance weight). ``columns``: extra name -> function(run JSON) (sweep axes)."""
     rows = []

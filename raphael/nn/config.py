@@ -11,6 +11,7 @@ and what is allowed; `raphael.validation` runs it once before any work, `build_m
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,6 +27,13 @@ EXPERT_INITS = ("from_scratch", "branch_from_checkpoint")
 def fail(name: str, value: Any, allowed: str) -> None:
     raise ValueError(f"model.{name} = {value!r} is not allowed: {allowed}. Fix it in conf/model/ or on "
                      f"the command line (e.g. model.{name}=...).")
+
+
+def check(cfg: Any, rules: list[tuple[str, bool, str]]) -> None:
+    """Each rule is (dotted field, holds, what is allowed): the first that does not hold is raised."""
+    for name, holds, allowed in rules:
+        if not holds:
+            fail(name, functools.reduce(getattr, name.split("."), cfg), allowed)
 
 
 @dataclass
@@ -84,43 +92,34 @@ class DenoiserConfig:
     compile: bool = False
 
     @property
-    def num_levels(self) -> int:
-        return len(self.channel_mult)
-
-    @property
     def size_multiple(self) -> int:
         """H and W must be divisible by this."""
         return 2 ** (len(self.channel_mult) - 1)
 
     def validate(self, num_train_timesteps: int | None = None) -> DenoiserConfig:
-        if self.channels <= 0:
-            fail("channels", self.channels, "a positive integer")
-        if not self.channel_mult or any(m <= 0 for m in self.channel_mult):
-            fail("channel_mult", self.channel_mult, "a non-empty list of positive integers")
-        if len(self.transformer_depth) != len(self.channel_mult):
-            fail("transformer_depth", self.transformer_depth,
-                 f"one entry per level, i.e. a list of length len(channel_mult) = {len(self.channel_mult)}")
-        if any(d < 0 for d in self.transformer_depth) or self.mid_transformer_depth < 0:
-            fail("transformer_depth", self.transformer_depth, "non-negative depths")
-        if self.num_res_blocks < 1:
-            fail("num_res_blocks", self.num_res_blocks, "an integer >= 1")
-        if self.head_dim <= 0:
-            fail("head_dim", self.head_dim, "a positive integer")
-        for mult in self.channel_mult:
-            if (self.channels * mult) % self.norm_groups:
-                fail("channels", self.channels,
-                     f"channels * channel_mult must be divisible by norm_groups = {self.norm_groups}")
+        check(self, [
+            ("channels", self.channels > 0, "a positive integer"),
+            ("channel_mult", bool(self.channel_mult) and min(self.channel_mult) > 0,
+             "a non-empty list of positive integers"),
+            ("transformer_depth", len(self.transformer_depth) == len(self.channel_mult),
+             f"one entry per level, i.e. a list of length len(channel_mult) = {len(self.channel_mult)}"),
+            ("transformer_depth", min([*self.transformer_depth, self.mid_transformer_depth]) >= 0,
+             "non-negative depths"),
+            ("num_res_blocks", self.num_res_blocks >= 1, "an integer >= 1"),
+            ("head_dim", self.head_dim > 0, "a positive integer"),
+            ("channels", all(self.channels * m % self.norm_groups == 0 for m in self.channel_mult),
+             f"channels * channel_mult must be divisible by norm_groups = {self.norm_groups}"),
+        ])
         depths = [*self.transformer_depth, self.mid_transformer_depth]
         for mult, depth in zip([*self.channel_mult, self.channel_mult[-1]], depths):
             width = self.channels * mult
-            if depth and self.head_dim > width:
-                fail("head_dim", self.head_dim,
-                     f"at most the narrowest transformer width ({width} = channels * {mult})")
             heads = max(1, width // self.head_dim)
-            if depth and width % heads:
-                fail("head_dim", self.head_dim,
-                     f"a divisor of every transformer width (width {width} = channels * {mult} does not split "
-                     f"into {heads} heads)")
+            check(self, [
+                ("head_dim", not depth or self.head_dim <= width,
+                 f"at most the narrowest transformer width ({width} = channels * {mult})"),
+                ("head_dim", not depth or width % heads == 0, f"a divisor of every transformer width (width "
+                 f"{width} = channels * {mult} does not split into {heads} heads)"),
+            ])
         return self
 
 
@@ -150,53 +149,34 @@ class RaphaelUNetConfig(DenoiserConfig):
     def validate(self, num_train_timesteps: int | None = None) -> RaphaelUNetConfig:
         super().validate(num_train_timesteps)
         T = int(num_train_timesteps if num_train_timesteps is not None else self.num_train_timesteps)
-        if self.patch_size < 1:
-            fail("patch_size", self.patch_size, "an integer >= 1 (1 = no patchify)")
-        if self.ffn_mult <= 0:
-            fail("ffn_mult", self.ffn_mult, "a positive integer")
-        if self.space_moe.enabled:
-            if self.space_moe.num_experts <= 0:
-                fail("space_moe.num_experts", self.space_moe.num_experts,
-                     "an integer >= 1 while space_moe.enabled is true (set space_moe.enabled=false for none)")
-            if not (0.0 < float(self.space_moe.alpha) <= 1.0):
-                fail("space_moe.alpha", self.space_moe.alpha, "a number in (0, 1]")
-        tm = self.time_moe
-        if tm.enabled:
-            if tm.num_experts <= 0:
-                fail("time_moe.num_experts", tm.num_experts,
-                     "an integer >= 1 while time_moe.enabled is true (set time_moe.enabled=false for none)")
-            if not (0.0 <= float(tm.shared_until) < 1.0):
-                fail("time_moe.shared_until", tm.shared_until,
-                     "a fraction of the training budget in [0, 1) (0 = separate experts from the start)")
-            if tm.router not in TIME_ROUTERS:
-                fail("time_moe.router", tm.router, f"one of {list(TIME_ROUTERS)}")
-            b = tm.boundaries
-            if tm.router == "fixed_intervals" and b is not None:
-                ok = (len(b) == tm.num_experts - 1 and all(0 < x < T for x in b)
-                      and all(x < y for x, y in zip(b, b[1:])))
-                if not ok:
-                    fail("time_moe.boundaries", list(b),
-                         f"{tm.num_experts - 1} strictly increasing integers in (0, {T}) "
-                         "(num_experts - 1 inner boundaries), or null for equal noise mass")
-        if self.expert_init not in EXPERT_INITS:
-            fail("expert_init", self.expert_init, f"one of {list(EXPERT_INITS)}")
-        if self.expert_init == "branch_from_checkpoint" and not self.expert_init_ckpt:
-            fail("expert_init_ckpt", self.expert_init_ckpt,
-                 "a path to a trained .ckpt when expert_init=branch_from_checkpoint")
-        if self.gate.grad not in GATE_GRADS:
-            fail("gate.grad", self.gate.grad, f"one of {list(GATE_GRADS)}")
-        if self.gate.noise_std < 0:
-            fail("gate.noise_std", self.gate.noise_std, "a number >= 0")
-        if self.gate.hidden <= 0:
-            fail("gate.hidden", self.gate.hidden, "a positive integer")
-        if self.balance_coef < 0:
-            fail("balance_coef", self.balance_coef, "a number >= 0")
-        if self.edge.source not in EDGE_SOURCES:
-            fail("edge.source", self.edge.source, f"one of {list(EDGE_SOURCES)}")
-        if not (0 <= self.edge.t_c <= T):
-            fail("edge.t_c", self.edge.t_c, f"an integer in [0, T] with T = num_train_timesteps = {T}")
-        if self.edge.weight < 0:
-            fail("edge.weight", self.edge.weight, "a number >= 0")
+        sm, tm, b = self.space_moe, self.time_moe, self.time_moe.boundaries
+        intervals_ok = (b is None or tm.router != "fixed_intervals" or (
+            len(b) == tm.num_experts - 1 and all(0 < x < T for x in b) and all(x < y for x, y in zip(b, b[1:]))))
+        check(self, [
+            ("patch_size", self.patch_size >= 1, "an integer >= 1 (1 = no patchify)"),
+            ("ffn_mult", self.ffn_mult > 0, "a positive integer"),
+            ("space_moe.num_experts", not sm.enabled or sm.num_experts > 0,
+             "an integer >= 1 while space_moe.enabled is true (set space_moe.enabled=false for none)"),
+            ("space_moe.alpha", not sm.enabled or 0.0 < sm.alpha <= 1.0, "a number in (0, 1]"),
+            ("time_moe.num_experts", not tm.enabled or tm.num_experts > 0,
+             "an integer >= 1 while time_moe.enabled is true (set time_moe.enabled=false for none)"),
+            ("time_moe.shared_until", not tm.enabled or 0.0 <= tm.shared_until < 1.0,
+             "a fraction of the training budget in [0, 1) (0 = separate experts from the start)"),
+            ("time_moe.router", not tm.enabled or tm.router in TIME_ROUTERS, f"one of {list(TIME_ROUTERS)}"),
+            ("time_moe.boundaries", not tm.enabled or intervals_ok,
+             f"{tm.num_experts - 1} strictly increasing integers in (0, {T}) (num_experts - 1 inner boundaries), "
+             "or null for equal noise mass"),
+            ("expert_init", self.expert_init in EXPERT_INITS, f"one of {list(EXPERT_INITS)}"),
+            ("expert_init_ckpt", self.expert_init != "branch_from_checkpoint" or bool(self.expert_init_ckpt),
+             "a path to a trained .ckpt when expert_init=branch_from_checkpoint"),
+            ("gate.grad", self.gate.grad in GATE_GRADS, f"one of {list(GATE_GRADS)}"),
+            ("gate.noise_std", self.gate.noise_std >= 0, "a number >= 0"),
+            ("gate.hidden", self.gate.hidden > 0, "a positive integer"),
+            ("balance_coef", self.balance_coef >= 0, "a number >= 0"),
+            ("edge.source", self.edge.source in EDGE_SOURCES, f"one of {list(EDGE_SOURCES)}"),
+            ("edge.t_c", 0 <= self.edge.t_c <= T, f"an integer in [0, T] with T = num_train_timesteps = {T}"),
+            ("edge.weight", self.edge.weight >= 0, "a number >= 0"),
+        ])
         return self
 
 
@@ -211,14 +191,14 @@ class ExpertEnsembleConfig(RaphaelUNetConfig):
     edge: EdgeConfig = field(default_factory=lambda: EdgeConfig(enabled=False))
 
     def validate(self, num_train_timesteps: int | None = None) -> ExpertEnsembleConfig:
-        if not self.time_moe.enabled:
-            fail("time_moe.enabled", False, "true for model=expert_ensemble (its time router assigns the experts)")
-        if self.time_moe.router == "learned":
-            fail("time_moe.router", self.time_moe.router,
-                 "fixed_uniform or fixed_intervals for model=expert_ensemble (hand-assigned intervals)")
-        if float(self.time_moe.shared_until) != 0.0:
-            fail("time_moe.shared_until", self.time_moe.shared_until,
-                 "0 for model=expert_ensemble (its experts branch from a checkpoint: expert_init)")
+        check(self, [
+            ("time_moe.enabled", self.time_moe.enabled,
+             "true for model=expert_ensemble (its time router assigns the experts)"),
+            ("time_moe.router", self.time_moe.router != "learned",
+             "fixed_uniform or fixed_intervals for model=expert_ensemble (hand-assigned intervals)"),
+            ("time_moe.shared_until", self.time_moe.shared_until == 0.0,
+             "0 for model=expert_ensemble (its experts branch from a checkpoint: expert_init)"),
+        ])
         super().validate(num_train_timesteps)
         return self
 
@@ -234,10 +214,10 @@ class SDUNetConfig(DenoiserConfig):
 
     def validate(self, num_train_timesteps: int | None = None) -> SDUNetConfig:
         super().validate(num_train_timesteps)
-        last, mid = self.transformer_depth[-1], self.mid_transformer_depth
-        if last and mid and last != mid:
-            fail("mid_transformer_depth", mid, f"transformer_depth[-1] = {last} for model=sd_unet (diffusers "
-                 "shares the last level's depth with the mid block)")
+        last = self.transformer_depth[-1]
+        check(self, [("mid_transformer_depth", not (last and self.mid_transformer_depth) or self.mid_transformer_depth == last,
+                      f"transformer_depth[-1] = {last} for model=sd_unet (diffusers shares the last level's depth "
+                      "with the mid block)")])
         return self
 
 

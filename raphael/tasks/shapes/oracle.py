@@ -207,8 +207,3 @@ def alignment_details(image, meta: dict, parsed: list[dict] | None = None) -> di
 def alignment(image, meta: dict) -> float:
     """The headline score in [0, 1]: ``alignment_details(...)["overall"]``."""
     return float(alignment_details(image, meta)["overall"])
-
-
-def alignment_batch(images, metas: Sequence[dict]) -> list[float]:
-    """``alignment`` for each image of a batch (tensor (B, 3, H, W) in [-1, 1] or a list)."""
-    return [alignment(image, meta) for image, meta in zip(images, metas)]
