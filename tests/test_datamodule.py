@@ -13,7 +13,7 @@ from raphael.data.buckets import bucket_sizes
 from raphael.data.datamodule import ShardDataModule
 from raphael.tasks.shapes import scenes as shapes
 
-GENERATE = {"num": 64, "val": 20, "seed": 0, "shard_size": 32}
+GENERATE = {"_target_": "raphael.tasks.shapes.shards.write_shapes_shards", "num": 64, "val": 20, "seed": 0, "shard_size": 32}
 
 
 def _check_batch(batch, size=(32, 32)):
@@ -82,7 +82,7 @@ def test_aspect_buckets(tmp_path):
         num_workers=0,
         shuffle_buffer=0,
         buckets=True,
-        generate={"num": 40, "val": 0, "shard_size": 64, "aspect_buckets": True},
+        generate={"_target_": "raphael.tasks.shapes.shards.write_shapes_shards", "num": 40, "val": 0, "shard_size": 64, "aspect_buckets": True},
     )
     dm.prepare_data()
     dm.setup("fit")
@@ -191,7 +191,7 @@ def test_generate_that_does_not_match_the_pattern_says_so(tmp_path):
     dm = ShardDataModule(
         str(tmp_path / "train-{000000..000019}.tar"),
         num_workers=0,
-        generate={"num": 10, "val": 0, "shard_size": 1000},
+        generate={"_target_": "raphael.tasks.shapes.shards.write_shapes_shards", "num": 10, "val": 0, "shard_size": 1000},
     )
     with pytest.raises(ValueError, match=r"train-\{000000..000000\}.tar"):
         dm.prepare_data()
@@ -207,7 +207,7 @@ def test_hydra_configs_instantiate(tmp_path):
         wds_cfg = compose("train", overrides=["data=wds", f"data.urls={tmp_path}/x-*.tar"])
     dm = instantiate(cfg.data)
     assert isinstance(dm, ShardDataModule) and dm.urls == f"{tmp_path}/shapes/train-{{000000..000007}}.tar"
-    assert dm.generate["num"] == 8000 and dm.holdout_pairs == shapes.DEFAULT_HOLDOUT
+    assert dm.generate.keywords["num"] == 8000 and dm.holdout_pairs == shapes.DEFAULT_HOLDOUT
     dm = instantiate(wds_cfg.data)
     assert dm.generate is None and dm.buckets
     with pytest.raises(FileNotFoundError, match="x-\\*.tar"):

@@ -66,8 +66,8 @@ class FakeInception(torch.nn.Module):
 
 def test_evaluate_a_prompt_file_against_real_shards_without_the_oracle(tiny_module, tmp_path):
     """task=prompts: the file's prompts are sampled and FID is read against the shards' images; no alignment."""
-    from raphael.data.shards import write_shapes_shards
     from raphael.evaluate import evaluate
+    from raphael.tasks.shapes.shards import write_shapes_shards
 
     write_shapes_shards(tmp_path / "real", num=16, val=0, seed=3, image_size=16, shard_size=16, progress=False)
     (tmp_path / "prompts.txt").write_text("# my prompts\na red dog\n\na blue cat on a mat\na green tree\n")

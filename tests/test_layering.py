@@ -82,6 +82,7 @@ def offenders(importers: str, forbidden) -> list[str]:
     ("raphael.nn", lambda m: m.split(".")[0] == "lightning" or m.startswith("raphael.data"),
      "networks know neither Lightning nor the data pipeline"),
     ("raphael.data", lambda m: m.startswith("raphael.nn"), "the data pipeline knows no network"),
+    ("raphael.data", lambda m: m.startswith("raphael.tasks"), "the data pipeline knows no task (a task writes its shards)"),
     ("raphael.diffusion", lambda m: m.startswith("raphael.nn"), "the sampler takes a callable, not a network class"),
     ("raphael", lambda m: m.split(".")[0] == "tests", "the package never imports the tests"),
 ])

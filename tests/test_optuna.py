@@ -12,7 +12,7 @@ from train_harness import run
 def test_two_trial_optuna_search_completes_with_short_trial_folders(tmp_path):
     """No validation falls inside the 2 steps: raphael.train validates at the end, so each trial has
     its metric (before: optuna's "No trials are completed yet"); trial folders are trial_<n>."""
-    from raphael.data.shards import write_shapes_shards
+    from raphael.tasks.shapes.shards import write_shapes_shards
 
     shards = tmp_path / "shapes"
     write_shapes_shards(shards, num=16, val=8, seed=0, image_size=16, shard_size=16, progress=False)

@@ -8,8 +8,9 @@ import webdataset as wds
 from PIL import Image
 
 from raphael.data.edges import HEDNetwork, canny_edges
-from raphael.data.shards import add_edges, decode_edge, decode_rgb, expand_urls, main, write_shapes_shards
+from raphael.data.shards import add_edges, decode_edge, decode_rgb, expand_urls, main
 from raphael.tasks.shapes import scenes as shapes
+from raphael.tasks.shapes.shards import write_shapes_shards
 
 
 def _read(pattern):

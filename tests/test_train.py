@@ -15,7 +15,7 @@ EXPERIMENTS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "con
 
 @pytest.fixture(scope="module")
 def shards(tmp_path_factory) -> Path:
-    from raphael.data.shards import write_shapes_shards
+    from raphael.tasks.shapes.shards import write_shapes_shards
 
     out = tmp_path_factory.mktemp("shapes")
     write_shapes_shards(out, num=32, val=8, seed=0, image_size=16, shard_size=16, progress=False)

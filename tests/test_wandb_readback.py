@@ -26,7 +26,7 @@ def read_wandb_log(run_dir: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def wandb_records(tmp_path_factory) -> list[dict]:
-    from raphael.data.shards import write_shapes_shards
+    from raphael.tasks.shapes.shards import write_shapes_shards
     from raphael.training import train
 
     tmp = tmp_path_factory.mktemp("wandb_run")

@@ -23,7 +23,7 @@ import lightning as L
 from raphael.benchmarks.common import compose_train_config
 from raphael.benchmarks.timing import Result, median
 from raphael.benchmarks.training import train_step_fn
-from raphael.data.shards import write_shapes_shards
+from raphael.tasks.shapes.shards import write_shapes_shards
 from raphael.training import build_module, train
 
 

@@ -11,25 +11,22 @@ previous batch; `max_bad_in_a_row` bad items without a batch stop the run with a
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import lightning as L
 import numpy as np
 import torch
 import webdataset as wds
+from hydra.utils import get_method
 from torch.utils.data import DataLoader
 
 from raphael.data.buckets import BucketBatcher, fit_edge, fit_image
 from raphael.data.decode import SkipCounter, decode_sample
 from raphael.data.edges import canny_edges
-from raphael.data.shards import (
-    DATASET_JSON,
-    expand_urls,
-    is_local,
-    write_shapes_shards,
-)
+from raphael.data.shards import DATASET_JSON, expand_urls, is_local
 from raphael.data.stepstream import step_stream
 
 
@@ -78,8 +75,9 @@ class ShardDataModule(L.LightningDataModule):
     """Batches from WebDataset shards (img2dataset layout + optional KEY.edge.png).
 
     urls / val_urls: brace or glob patterns (``data/shapes/train-{000000..000019}.tar``), several
-    joined by ``::``. ``generate``: keyword arguments of ``write_shapes_shards`` (num, val, seed,
-    shard_size, ...); when given and the shards are missing, ``prepare_data`` writes them into
+    joined by ``::``. ``generate``: a shard writer with its keyword arguments (a Hydra ``_partial_``, or a
+    dict with ``_target_``), e.g. the shapes task's ``write_shapes_shards`` (num, val, seed, shard_size, ...);
+    when given and the shards are missing, ``prepare_data`` writes them into
     the folder of ``urls``. ``epoch_samples``: samples per training epoch (default: the count in
     the folder's dataset.json, else endless). ``buckets``: aspect-ratio buckets around
     ``image_size`` instead of a fixed square.
@@ -96,7 +94,7 @@ class ShardDataModule(L.LightningDataModule):
         buckets: bool = False,
         seed: int = 0,
         epoch_samples: int | None = None,
-        generate: dict | None = None,
+        generate: Callable | dict | None = None,
         holdout_pairs: Sequence[Sequence[str]] | None = None,
         val_batch_size: int | None = None,
         max_bad_in_a_row: int = 1000,
@@ -112,7 +110,10 @@ class ShardDataModule(L.LightningDataModule):
         self.val_batch_size = int(val_batch_size or batch_size)
         self.num_workers, self.shuffle_buffer = int(num_workers), int(shuffle_buffer)
         self.buckets, self.seed, self.epoch_samples = bool(buckets), int(seed), epoch_samples
-        self.generate = dict(generate) if generate else None
+        if isinstance(generate, Mapping):  # built without Hydra: {_target_: writer, **its keyword arguments}
+            generate = functools.partial(get_method(generate["_target_"]), **{k: v for k, v in generate.items()
+                                                                             if k != "_target_"})
+        self.generate = generate or None  # a shard writer: writer(out_dir, **keywords) -> dataset info
         self.max_bad_in_a_row = int(max_bad_in_a_row)
         self.holdout_pairs = [list(p) for p in holdout_pairs] if holdout_pairs is not None else None
         self.train_shards: list[str] = []
@@ -134,15 +135,15 @@ class ShardDataModule(L.LightningDataModule):
             return
         local = [u for u in expand_urls(self.urls) if is_local(u)] or [self.urls]
         out_dir = Path(local[0]).parent
-        kwargs = dict(self.generate)
-        kwargs.setdefault("image_size", self.image_size)
-        if self.holdout_pairs is not None:
-            kwargs.setdefault("holdout_pairs", self.holdout_pairs)
+        given = self.generate.keywords
+        extra = {k: v for k, v in (("image_size", self.image_size), ("holdout_pairs", self.holdout_pairs))
+                 if v is not None and k not in given}
         print(
-            f"[data] shards {self.urls!r} not found: writing {kwargs.get('num')} training and "
-            f"{kwargs.get('val', 512)} validation shapes samples to {out_dir} (once; later runs reuse them)"
+            f"[data] shards {self.urls!r} not found: writing {given.get('num')} training and "
+            f"{given.get('val', 512)} validation samples to {out_dir} with {self.generate.func.__module__}."
+            f"{self.generate.func.__name__} (once; later runs reuse them)"
         )
-        info = write_shapes_shards(out_dir, **kwargs)
+        info = self.generate(out_dir, **extra)
         for field, pattern, split in (("urls", self.urls, "train"), ("val_urls", self.val_urls, "val")):
             if pattern and self._missing(pattern)[1]:
                 raise ValueError(
