@@ -252,12 +252,12 @@ def log_wandb(cfg: DictConfig, metrics: dict, output_dir: Path) -> None:
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="evaluate")
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> float | None:
     quiet_third_party()
     with user_errors():
         metrics = evaluate(cfg, HydraConfig.get().runtime.output_dir)
-    best = max(r["alignment"]["overall"]["mean"] for r in metrics["results"])
-    return best
+    scores = [r["alignment"]["overall"]["mean"] for r in metrics["results"] if r["alignment"]]
+    return max(scores) if scores else None  # a sweep optimises the best alignment; none without an oracle
 
 
 if __name__ == "__main__":

@@ -85,6 +85,21 @@ def test_evaluate_a_prompt_file_against_real_shards_without_the_oracle(tiny_modu
     assert Path(metrics["grids"]["1.0"]).is_file()
 
 
+def test_python_m_raphael_evaluate_runs_a_prompt_file_without_fid_or_oracle(tiny_module, tmp_path):
+    import subprocess
+    import sys
+
+    ckpt = save_lightning_ckpt(tiny_module, tmp_path / "tiny.ckpt")
+    (tmp_path / "prompts.txt").write_text("a red dog\na blue cat\n")
+    proc = subprocess.run([sys.executable, "-m", "raphael.evaluate", f"ckpt={ckpt}", "task=prompts",
+                           f"task.path={tmp_path / 'prompts.txt'}", "fid.enabled=false", "num_prompts=2",
+                           "num_holdout=0", "guidance=[1.0]", "steps=2", "device=cpu", f"hydra.run.dir={tmp_path / 'out'}"],
+                          cwd=Path(CONF_DIR).parent, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "alignment no oracle" in proc.stdout + proc.stderr
+    assert json.loads((tmp_path / "out" / "metrics.json").read_text())["results"][0]["alignment"] is None
+
+
 def test_a_prompt_file_that_is_missing_or_empty_is_a_clear_error(tmp_path):
     from raphael.tasks.prompts import PromptsTask
     from raphael.validation import ConfigError
