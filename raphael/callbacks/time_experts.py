@@ -35,8 +35,15 @@ def copy_optimizer_state(optimizer: torch.optim.Optimizer, pairs) -> None:
 class TimeExpertWarmStart(Callback):
     """Splits the shared time expert once `model.time_moe.shared_until` of the budget is spent."""
 
+    def __init__(self) -> None:
+        self.moes: list[TimeMoE] = []
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        # once, after a resume has loaded the `shared` buffers: the step hook stays free when nothing is shared
+        self.moes = shared_time_moes(pl_module.net)
+
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        moes = shared_time_moes(pl_module.net)
+        moes = self.moes
         if not moes:
             return
         at = float(pl_module.model_cfg.time_moe.shared_until)
@@ -54,3 +61,4 @@ class TimeExpertWarmStart(Callback):
                     moe.split()
         log.info("time experts: expert 0 copied into the other %d at step %d (%.0f%% of the budget)",
                  moes[0].num_experts - 1, trainer.global_step, 100 * progress)
+        self.moes = []
