@@ -58,6 +58,26 @@ def test_edge_head_shapes(source):
     assert len([m for m in head.net if isinstance(m, torch.nn.Conv2d)]) == 5
 
 
+def test_edge_head_runs_only_on_supervised_rows_in_training():
+    """t >= t_c rows (which the edge loss does not read) are 0 in training, and the rows it reads
+    and their gradients are those of the head run on every row; eval mode runs every row."""
+    torch.manual_seed(0)
+    head, y = EdgeHead(hidden=8, t_c=500), text()
+    M, t = torch.rand(2, 4 * 6, 5).softmax(-1), torch.tensor([100, 700])
+    head.eval()
+    full = head(M, y.mask, y.pooled_index, (4, 6), (8, 12), t)
+    full[0].sum().backward()
+    grads = [p.grad.clone() for p in head.parameters()]
+    head.zero_grad()
+    head.train()
+    part = head(M, y.mask, y.pooled_index, (4, 6), (8, 12), t)
+    assert (part[1] == 0).all() and (full[1] != 0).any()
+    torch.testing.assert_close(part[0], full[0])
+    part.sum().backward()
+    for p, g in zip(head.parameters(), grads):
+        torch.testing.assert_close(p.grad, g)
+
+
 def test_unet_non_square_contract():
     torch.manual_seed(0)
     net = build_model(tiny_cfg(), DY)

@@ -62,7 +62,7 @@ class SpatialTransformer(nn.Module):
         h, aux = self.block(rearrange(x, "b c h w -> b (h w) c"), t, text.states, text.mask, self.name, (H, W),
                             text.text_emphasis)
         if self.edge_head is not None and edge_size is not None:
-            aux.edge_logits = self.edge_head(aux.attn_map, text.mask, text.pooled_index, (H, W), edge_size)
+            aux.edge_logits = self.edge_head(aux.attn_map, text.mask, text.pooled_index, (H, W), edge_size, t)
         return rearrange(h, "b (h w) c -> b c h w", h=H, w=W), aux
 
 
@@ -82,7 +82,7 @@ class RaphaelUNet(Denoiser):
             for k in range(depth):
                 block = TransformerBlock(dim, text_dim, cfg.head_dim, cfg.ffn_mult, cfg.space_moe, cfg.time_moe,
                                          cfg.gate, cfg.num_train_timesteps, alphas)
-                head = (EdgeHead(cfg.edge.source, cfg.edge.hidden, cfg.edge.max_tokens)
+                head = (EdgeHead(cfg.edge.source, cfg.edge.hidden, cfg.edge.max_tokens, t_c=cfg.edge.t_c)
                         if cfg.edge.enabled else None)
                 out.append(SpatialTransformer(f"{prefix}.{k}", block, head))
             return out
