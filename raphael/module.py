@@ -187,7 +187,7 @@ class RaphaelModule(L.LightningModule):
         shape = (len(captions), self.net.in_channels, *self.latent_hw((h, w)))
         weight = self.diffusion_cfg.guidance if guidance is None else guidance
         x = ddim_sample(
-            guided_denoiser(self.net, text, weight, edge_size=(h, w)),
+            guided_denoiser(self.net, text, weight),
             shape,
             self.sample_scheduler,
             steps=steps or self.diffusion_cfg.sample_steps,

@@ -29,6 +29,20 @@ def compose_train(*overrides: str, tiny: bool = True):
         return compose("train", overrides=[*(TINY if tiny else []), *overrides], return_hydra_config=True)
 
 
+def concat_text(*texts):
+    """TextEncodings stacked along the batch, right-padded to the longest (as one encoder call pads its
+    captions): padding has zero states, mask False, id 0."""
+    from raphael.nn.text_encoder import TextEncoding
+
+    L = max(t.states.shape[1] for t in texts)
+
+    def pad(x):
+        return torch.cat([x, x.new_zeros((x.shape[0], L - x.shape[1], *x.shape[2:]))], 1)
+
+    return TextEncoding(torch.cat([pad(t.states) for t in texts]), torch.cat([pad(t.mask) for t in texts]),
+                        torch.cat([t.pooled_index for t in texts]), torch.cat([pad(t.input_ids) for t in texts]))
+
+
 @pytest.fixture
 def tiny_module():
     """A RaphaelModule with every part on, at test widths."""

@@ -138,7 +138,7 @@ def test_checkpointing_same_outputs_and_grads():
     results = []
     for net in (plain, ckpt):
         torch.manual_seed(1)  # same gate noise
-        out = net(x, t, y)
+        out = net(x, t, y, edge_size=(8, 8))
         loss = out.sample.square().mean() + sum(b.edge_logits.mean() for b in out.aux.blocks) + out.aux.balance_space
         loss.backward()
         results.append((out.sample.detach(), {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}))
@@ -149,8 +149,9 @@ def test_checkpointing_same_outputs_and_grads():
 
 
 def test_guided_denoiser_runs_cond_and_uncond_in_one_batch():
+    from conftest import concat_text
+
     from raphael.nn.guidance import guided_denoiser
-    from raphael.nn.text_encoder import concat_text
 
     torch.manual_seed(0)
     net = build_model(tiny_cfg(), DY).eval()

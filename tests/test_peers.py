@@ -84,7 +84,7 @@ def test_fixed_intervals_given_boundaries_and_equal_noise_mass_default():
     assert gate(torch.tensor([0, 99, 100, 599, 600, 999])).routes.tolist() == [0, 0, 1, 1, 2, 2]
     ac = ddpm_linear_alphas_cumprod(1000)
     b = equal_noise_mass_boundaries(2, ac)
-    gate = TimeGate(2, "fixed_intervals", alphas_cumprod=ac)
+    gate = TimeGate(2, "fixed_intervals")
     assert gate(torch.tensor([b[0] - 1, b[0]])).routes.tolist() == [0, 1]
     mass = (1 - ac)
     lo, hi = mass[: b[0]].sum(), mass[b[0]:].sum()
@@ -225,11 +225,11 @@ def test_denoiser_scope_sends_each_sample_through_its_intervals_unet():
     assert isinstance(net, ExpertEnsemble) and len(net.experts) == 2
     randomize_outputs(net)
     x, t, text = torch.randn(3, 3, 8, 8), torch.tensor([900, 10, 399]), fake_text()
-    out = net(x, t, text)
+    out = net(x, t, text, edge_size=(8, 8))
     assert out.sample.shape == x.shape
     for i, e in enumerate([1, 0, 0]):
         rows = torch.tensor([i])
-        alone = net.experts[e](x[i:i + 1], t[i:i + 1], select_text(text, rows))
+        alone = net.experts[e](x[i:i + 1], t[i:i + 1], select_text(text, rows), edge_size=(8, 8))
         assert torch.allclose(out.sample[i], alone.sample[0], atol=1e-6)
         for merged, own in zip(out.aux.blocks, alone.aux.blocks):
             assert torch.allclose(merged.attn_map[i], own.attn_map[0], atol=1e-6)
@@ -299,8 +299,9 @@ def test_sd_unet_keeps_the_network_contract():
     assert out.sample.shape == x.shape and out.aux.blocks == []
     assert out.aux.balance_space.item() == 0 and out.aux.balance_time.item() == 0
     assert net.text_routes(text).shape == (2, 5, 0) and net.transformer_blocks() == []
+    from conftest import concat_text
+
     from raphael.nn.guidance import guided_denoiser
-    from raphael.nn.text_encoder import concat_text
 
     guided = guided_denoiser(net, concat_text(text, fake_text(B=2, seed=1)), 2.0)(x, t)[0]
     assert guided.shape == x.shape

@@ -2,9 +2,10 @@ import shutil
 
 import pytest
 import torch
+from conftest import concat_text
 from torch import nn
 
-from raphael.nn.text_encoder import FrozenTextEncoder, TextEncoding, concat_text, default_text_encoder_path
+from raphael.nn.text_encoder import FrozenTextEncoder, TextEncoding, default_text_encoder_path
 
 
 @pytest.fixture(scope="module")

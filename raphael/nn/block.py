@@ -41,8 +41,7 @@ class TransformerBlock(nn.Module):
 
     def __init__(self, dim: int, text_dim: int, head_dim: int = 32, ffn_mult: int = 4,
                  space_moe: SpaceMoEConfig | None = None, time_moe: TimeMoEConfig | None = None,
-                 gate: GateConfig | None = None, num_train_timesteps: int = 1000,
-                 alphas_cumprod: Tensor | None = None):
+                 gate: GateConfig | None = None, num_train_timesteps: int = 1000):
         super().__init__()
         space_moe = space_moe or SpaceMoEConfig()
         time_moe = time_moe or TimeMoEConfig()
@@ -53,8 +52,7 @@ class TransformerBlock(nn.Module):
         if time_moe.enabled:
             self.time_moe: TimeMoE | None = TimeMoE(
                 dim, time_moe.num_experts, time_moe.router, ffn_mult, gate.hidden, gate.noise_std, gate.grad,
-                num_train_timesteps, time_moe.boundaries, alphas_cumprod,
-                shared=time_moe.shared_until > 0)
+                num_train_timesteps, time_moe.boundaries, shared=time_moe.shared_until > 0)
             self.ffn = None
         else:
             self.time_moe, self.ffn = None, FeedForward(dim, ffn_mult * dim)

@@ -1,7 +1,7 @@
 """The network contract every denoiser implements (docs/interfaces.md, "Network").
 
 `net(x, t, text, edge_size=None) -> DenoiserOutput(sample, aux)`: `x` (B, C, H, W), `t` long (B,) or a
-scalar, `text` a TextEncoding; `sample` has the shape of `x`; `aux` holds one BlockAux per transformer
+scalar, `text` a TextEncoding, `edge_size` the edge logits' (H, W) (None: the edge heads do not run); `sample` has the shape of `x`; `aux` holds one BlockAux per transformer
 block (routes, gate probabilities, attention maps, edge logits) and the balance losses. `Denoiser` gives
 the parts every network shares: the output record, the timestep normalisation, the size check, and the
 defaults for a network without RAPHAEL blocks (`transformer_blocks() -> []`, `text_routes -> (B, L, 0)`).

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from .config import ExpertEnsembleConfig, RaphaelUNetConfig
 from .denoiser import Denoiser, DenoiserAux, DenoiserOutput
-from .moe import TimeGate, ddpm_linear_alphas_cumprod
+from .moe import TimeGate
 from .text_encoder import TextEncoding
 from .unet import RaphaelUNet
 
@@ -46,10 +46,8 @@ class ExpertEnsemble(Denoiser):
     def __init__(self, cfg: ExpertEnsembleConfig, text_dim: int):
         super().__init__(cfg, text_dim)
         tm = cfg.time_moe
-        alphas = ddpm_linear_alphas_cumprod(cfg.num_train_timesteps) if (
-            tm.router == "fixed_intervals" and tm.boundaries is None) else None
         self.router = TimeGate(tm.num_experts, tm.router, num_train_timesteps=cfg.num_train_timesteps,
-                               boundaries=tm.boundaries, alphas_cumprod=alphas)
+                               boundaries=tm.boundaries)
         shared = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(RaphaelUNetConfig) if f.name != "_target_"}
         inner = RaphaelUNetConfig(**{**shared, "expert_init": "from_scratch", "expert_init_ckpt": None,
                                      "time_moe": dataclasses.replace(tm, enabled=False)})

@@ -13,8 +13,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .config import GATE_GRADS, TIME_ROUTERS
-
 
 # ----------------------------------------------------------------------------- helpers
 class FeedForward(nn.Sequential):
@@ -50,9 +48,7 @@ def route_weights(probs: Tensor, routes: Tensor, grad: str) -> Tensor:
         return chosen
     if grad == "straight_through":
         return chosen - chosen.detach() + 1.0
-    if grad == "none":
-        return torch.ones_like(chosen).detach()
-    raise ValueError(f"gate.grad = {grad!r} is not allowed: one of {list(GATE_GRADS)}")
+    return torch.ones_like(chosen).detach()  # none (model.gate.grad is validated by its config)
 
 
 def noisy_argmax(probs: Tensor, noise_std: float, training: bool) -> Tensor:
@@ -171,14 +167,18 @@ class GateResult(NamedTuple):
     balance_loss: Tensor  # scalar
 
 
+def assigned_gate(routes: Tensor, num_experts: int) -> GateResult:
+    """Hand-assigned routes (fixed time routers, the shared warm start): one-hot probs, weight 1, no loss."""
+    ones = torch.ones(routes.shape[0], device=routes.device)
+    return GateResult(routes, F.one_hot(routes, num_experts).float(), ones, ones.new_zeros(()))
+
+
 class TextGate(nn.Module):
     """Space gate: FFN G on the token state E(y_i) alone -> softmax probs -> noisy argmax."""
 
     def __init__(self, text_dim: int, num_experts: int, hidden: int = 64, noise_std: float = 0.01,
                  grad: str = "switch"):
         super().__init__()
-        if grad not in GATE_GRADS:
-            raise ValueError(f"gate.grad = {grad!r} is not allowed: one of {list(GATE_GRADS)}")
         self.num_experts, self.noise_std, self.grad = num_experts, noise_std, grad
         self.net = FeedForward(text_dim, hidden, num_experts)
 
@@ -200,17 +200,13 @@ class TimeGate(nn.Module):
     router=learned: FFN G' on the sinusoidal embedding E'(t) -> softmax -> noisy argmax.
     router=fixed_uniform: [0, T) split into num_experts equal consecutive blocks.
     router=fixed_intervals: expert e serves [b_e, b_{e+1}) (boundaries given, or equal noise
-    mass under alphas_cumprod, or equal). Fixed routers: no parameters, one-hot probs, zero loss.
+    mass under the DDPM linear schedule). Fixed routers: no parameters, one-hot probs, zero loss.
     """
 
     def __init__(self, num_experts: int, router: str = "learned", hidden: int = 64, noise_std: float = 0.01,
                  grad: str = "switch", num_train_timesteps: int = 1000, boundaries: list[int] | None = None,
-                 alphas_cumprod: Tensor | None = None, embed_dim: int = 64):
+                 embed_dim: int = 64):
         super().__init__()
-        if router not in TIME_ROUTERS:
-            raise ValueError(f"time_moe.router = {router!r} is not allowed: one of {list(TIME_ROUTERS)}")
-        if grad not in GATE_GRADS:
-            raise ValueError(f"gate.grad = {grad!r} is not allowed: one of {list(GATE_GRADS)}")
         self.num_experts, self.router, self.noise_std, self.grad = num_experts, router, noise_std, grad
         self.num_train_timesteps, self.embed_dim = num_train_timesteps, embed_dim
         if router == "learned":
@@ -221,7 +217,7 @@ class TimeGate(nn.Module):
             elif boundaries is not None:
                 b = [int(x) for x in boundaries]
             else:
-                b = equal_noise_mass_boundaries(num_experts, alphas_cumprod, num_train_timesteps)
+                b = equal_noise_mass_boundaries(num_experts, ddpm_linear_alphas_cumprod(num_train_timesteps))
             self.register_buffer("boundaries", torch.tensor(b, dtype=torch.long), persistent=False)
 
     def forward(self, t: Tensor) -> GateResult:
@@ -237,16 +233,14 @@ class TimeGate(nn.Module):
             routes = (t.long() * self.num_experts // self.num_train_timesteps).clamp(0, self.num_experts - 1)
         else:
             routes = torch.bucketize(t.long(), self.boundaries.to(t.device), right=True)
-        probs = F.one_hot(routes, self.num_experts).float()
-        ones = torch.ones(t.shape[0], device=t.device)
-        return GateResult(routes, probs, ones, torch.zeros((), device=t.device))
+        return assigned_gate(routes, self.num_experts)
 
 
 # ----------------------------------------------------------------------------- layers
-class SpaceMoEResult(NamedTuple):
+class MoEResult(NamedTuple):
     output: Tensor  # (B, n_x, D)
-    routes: Tensor  # long (B, L), -1 at padding
-    probs: Tensor  # float (B, L, E)
+    routes: Tensor  # long: space-MoE (B, L), -1 at padding; time-MoE (B,)
+    probs: Tensor  # float: space-MoE (B, L, E); time-MoE (B, E_t)
     balance_loss: Tensor  # scalar
 
 
@@ -280,20 +274,13 @@ class SpaceMoE(nn.Module):
         onehot = F.one_hot(gate.routes.clamp(min=0), self.num_experts).to(w.dtype)
         return torch.bmm(weighted, onehot)
 
-    def forward(self, h: Tensor, text_states: Tensor, text_mask: Tensor, attn_map: Tensor) -> SpaceMoEResult:
+    def forward(self, h: Tensor, text_states: Tensor, text_mask: Tensor, attn_map: Tensor) -> MoEResult:
         gate = self.gate(text_states, text_mask)
         C = self.combine_weights(gate, text_mask, attn_map)  # (B, n_x, E)
         B, N, D = h.shape
         out = dispatch_by_combine(h.reshape(B * N, D), C.reshape(B * N, -1).to(h.dtype), self.experts,
                                   self.backend)
-        return SpaceMoEResult(out.reshape(B, N, D), gate.routes, gate.probs, gate.balance_loss)
-
-
-class TimeMoEResult(NamedTuple):
-    output: Tensor  # (B, n_x, D)
-    routes: Tensor  # long (B,)
-    probs: Tensor  # float (B, E_t)
-    balance_loss: Tensor  # scalar
+        return MoEResult(out.reshape(B, N, D), gate.routes, gate.probs, gate.balance_loss)
 
 
 class TimeMoE(nn.Module):
@@ -305,12 +292,11 @@ class TimeMoE(nn.Module):
 
     def __init__(self, dim: int, num_experts: int, router: str = "learned", ffn_mult: int = 4,
                  gate_hidden: int = 64, noise_std: float = 0.01, grad: str = "switch",
-                 num_train_timesteps: int = 1000, boundaries: list[int] | None = None,
-                 alphas_cumprod: Tensor | None = None, shared: bool = False):
+                 num_train_timesteps: int = 1000, boundaries: list[int] | None = None, shared: bool = False):
         super().__init__()
         self.num_experts = num_experts
         self.gate = TimeGate(num_experts, router, gate_hidden, noise_std, grad, num_train_timesteps,
-                             boundaries, alphas_cumprod)
+                             boundaries)
         self.experts = nn.ModuleList([FeedForward(dim, ffn_mult * dim) for _ in range(num_experts)])
         self.register_buffer("shared", torch.tensor(bool(shared)))
         self._register_load_state_dict_pre_hook(self._default_shared)
@@ -332,11 +318,9 @@ class TimeMoE(nn.Module):
     def route(self, t: Tensor) -> GateResult:
         if not bool(self.shared):
             return self.gate(t)
-        zeros = torch.zeros(t.shape[0], dtype=torch.long, device=t.device)
-        probs = F.one_hot(zeros, self.num_experts).float()
-        return GateResult(zeros, probs, torch.ones(t.shape[0], device=t.device), torch.zeros((), device=t.device))
+        return assigned_gate(torch.zeros(t.shape[0], dtype=torch.long, device=t.device), self.num_experts)
 
-    def forward(self, h: Tensor, t: Tensor) -> TimeMoEResult:
+    def forward(self, h: Tensor, t: Tensor) -> MoEResult:
         gate = self.route(t)
         B = h.shape[0]
         order = torch.argsort(gate.routes, stable=True)
@@ -344,4 +328,4 @@ class TimeMoE(nn.Module):
         outs = [self.experts[e](h.index_select(0, idx)) for e, idx in enumerate(order.split(counts)) if len(idx)]
         grouped = torch.cat(outs, 0) * gate.weights.index_select(0, order).to(h.dtype)[:, None, None]
         out = torch.empty_like(grouped).index_copy(0, order, grouped) if B else grouped
-        return TimeMoEResult(out, gate.routes, gate.probs, gate.balance_loss)
+        return MoEResult(out, gate.routes, gate.probs, gate.balance_loss)

