@@ -76,6 +76,8 @@ def test_edge_head_runs_only_on_supervised_rows_in_training():
     part.sum().backward()
     for p, g in zip(head.parameters(), grads):
         torch.testing.assert_close(p.grad, g)
+    none = head(M, y.mask, y.pooled_index, (4, 6), (8, 12), torch.tensor([600, 700]))
+    assert none.shape == (2, 1, 8, 12) and (none == 0).all()  # no row below t_c: nothing to run
 
 
 def test_unet_non_square_contract():

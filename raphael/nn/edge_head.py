@@ -27,7 +27,7 @@ def pooled_attention(attn_map: Tensor, text_mask: Tensor, pooled_index: Tensor, 
         maps = F.pad(maps, (0, max_tokens - L))
     else:
         raise ValueError(f"model.edge.source = {source!r} is not allowed: one of ['pooled', 'all_tokens']")
-    return maps.transpose(1, 2).reshape(B, -1, h, w)
+    return maps.transpose(1, 2).unflatten(2, (h, w))  # also for B = 0 (no row supervised)
 
 
 class EdgeHead(nn.Module):
