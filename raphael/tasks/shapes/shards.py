@@ -55,19 +55,16 @@ def _write_split(
                 s = shapes.sample_seed(seed, split, index)
                 hw = sizes[np.random.default_rng(s + 1).integers(len(sizes))] if len(sizes) > 1 else sizes[0]
                 image, meta = shapes.make_sample(s, hw, num_objects, holdout_pairs, "exclude")
-                meta["key"] = f"{index:09d}"
                 metas.append(meta)
                 images.append(image)
             edge_maps: dict[int, np.ndarray] = {}
             for hw in {im.shape[:2] for im in images}:  # one batched edge pass per canvas size
                 idx = [i for i, im in enumerate(images) if im.shape[:2] == hw]
-                for i, edge in zip(idx, edge_fn(np.stack([images[i] for i in idx]))):
-                    edge_maps[i] = edge
+                edge_maps.update(zip(idx, edge_fn(np.stack([images[i] for i in idx]))))
             for i, (image, meta) in enumerate(zip(images, metas)):
-                key = meta.pop("key")
                 writer.write(
                     {
-                        "__key__": key,
+                        "__key__": f"{start + i:09d}",
                         "png": encode_png(image),
                         "txt": meta["caption"].encode("utf-8"),
                         "json": json.dumps(meta).encode("utf-8"),
