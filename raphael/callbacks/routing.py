@@ -67,7 +67,6 @@ class RoutingCallback(L.Callback):
 
     # ------------------------------------------------------------------------------ files
     def write(self, trainer, pl_module, load: pd.DataFrame) -> dict[str, Path]:
-
         step = trainer.global_step
         out_dir = Path(trainer.default_root_dir) / "routing"
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -96,7 +95,6 @@ class RoutingCallback(L.Callback):
         return files
 
     def _path_picture(self, pl_module, path: Path) -> Path:
-
         was_training = pl_module.net.training
         frame = collect_paths(pl_module, make_prompts(self.words, [self.template]), mode="gates")
         pl_module.net.train(was_training)
