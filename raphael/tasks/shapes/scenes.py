@@ -261,7 +261,6 @@ POSITION_WORDS = {
     "bottom": ["at the bottom"],
     "center": ["in the center", "in the middle"],
 }
-POSITION_NOUN = {"left": "left", "right": "right", "top": "top", "bottom": "bottom", "center": "center"}
 FILL_ADJ = {"solid": ["solid", "filled"], "outlined": ["outlined", "hollow"], "striped": ["striped"]}
 FILL_WITH = {"solid": "a solid fill", "outlined": "only an outline", "striped": "stripes"}
 
@@ -275,7 +274,7 @@ def _words(o: dict, rng: np.random.Generator) -> dict[str, str]:
         "color": o["color"],
         "shape": pick(SHAPE_WORDS[o["shape"]]),
         "pos": pick(POSITION_WORDS[o["position"]]),
-        "posn": POSITION_NOUN[o["position"]],
+        "posn": o["position"],  # the bare noun
         "fill": pick(FILL_ADJ[o["fill"]]),
         "with": FILL_WITH[o["fill"]],
     }
