@@ -118,11 +118,6 @@ def _deterministic():
         torch.use_deterministic_algorithms(previous)
 
 
-def _loss(model: ShapesAttributeCNN, x: torch.Tensor, y: dict[str, torch.Tensor]) -> torch.Tensor:
-    logits = model.logits(x)
-    return sum(F.cross_entropy(logits[k].flatten(0, 1), y[k].flatten(), ignore_index=-100) for k in HEADS)
-
-
 @torch.no_grad()
 def slot_accuracy(model: ShapesAttributeCNN, x: torch.Tensor, y: dict[str, torch.Tensor]) -> dict[str, float]:
     """Accuracy of each head over the slots that have a target (color: every slot, incl. empty ones)."""
@@ -151,7 +146,9 @@ def train_shapes_cnn(recipe: CNNRecipe = CNNRecipe(), log=print) -> tuple[Shapes
             order = torch.randperm(recipe.num_train, generator=gen)
             for b in range(recipe.num_train // recipe.batch_size):
                 idx = order[b * recipe.batch_size : (b + 1) * recipe.batch_size]
-                loss = _loss(model, x[idx], {k: v[idx] for k, v in y.items()})
+                logits = model.logits(x[idx])  # one cross-entropy per head over its slots; empty ones ignored
+                loss = sum(F.cross_entropy(logits[k].flatten(0, 1), y[k][idx].flatten(), ignore_index=-100)
+                           for k in HEADS)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
