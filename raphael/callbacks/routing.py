@@ -15,10 +15,7 @@ import pandas as pd
 from raphael.analysis import plots
 from raphael.analysis.diffusion_paths import collect_paths, make_prompts, space_layer_names
 from raphael.analysis.routing_records import RoutingStats
-
-
-def _wandb_loggers(trainer):
-    return [lg for lg in trainer.loggers if type(lg).__name__ == "WandbLogger"]
+from raphael.callbacks.samples import wandb_loggers
 
 
 class RoutingCallback(L.Callback):
@@ -88,7 +85,7 @@ class RoutingCallback(L.Callback):
                 num_train_timesteps=pl_module.train_scheduler.config.num_train_timesteps, t_bins=self.t_bins)
         if load.size and self.words:
             files["paths_png"] = self._path_picture(pl_module, out_dir / f"paths_step_{step:06d}.png")
-        for logger in _wandb_loggers(trainer):
+        for logger in wandb_loggers(trainer):
             images = {k: v for k, v in files.items() if str(v).endswith(".png")}
             for key, path in images.items():
                 logger.log_image(f"routing/{key.removesuffix('_png')}", [str(path)], step=step)

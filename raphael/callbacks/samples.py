@@ -18,8 +18,8 @@ SCORE_LOGS = {"overall": "alignment", "count_right": "count_right", "all_right":
               "lenient": "alignment_lenient"}
 
 
-def _loggers(trainer, kind: str):
-    return [lg for lg in trainer.loggers if type(lg).__name__ == kind]
+def wandb_loggers(trainer) -> list:
+    return [lg for lg in trainer.loggers if type(lg).__name__ == "WandbLogger"]
 
 
 class SampleGridCallback(L.Callback):
@@ -74,7 +74,7 @@ class SampleGridCallback(L.Callback):
             captions = self._batch["caption"]
             pixels = to_uint8(pl_module.generate(captions, guidance=self.guidance, seed=self.seed))
         path = save_grid(pixels, out_dir / f"step_{step:06d}.png", captions=captions)
-        for wandb_logger in _loggers(trainer, "WandbLogger"):
+        for wandb_logger in wandb_loggers(trainer):
             wandb_logger.log_image("samples", [Image.fromarray(p) for p in pixels], step=step, caption=captions)
             if self._example is not None:
                 self._log_example(wandb_logger, step)
