@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
               "quick": args.quick, "machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
               "results": []}
     for name in names:
-        mod = importlib.import_module(BENCHMARKS[name])
+        mod = importlib.import_module(f"raphael.benchmarks.{name}")
         for dev in devs:
             t0 = time.perf_counter()
             print(f"[bench] {name} on {dev} ...", flush=True)

@@ -113,11 +113,6 @@ def space_layer_names(net) -> list[str]:
     return [blk.name for blk in net.transformer_blocks() if blk.block.space_moe is not None]
 
 
-def _chunks(items: list, size: int):
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
 @torch.no_grad()
 def routes_for(module, prompts: list[Prompt], mode: str = "gates", steps: int = 3, guidance: float = 1.0,
                seed: int = 0, batch_size: int = 64) -> list[torch.Tensor]:
@@ -126,8 +121,8 @@ def routes_for(module, prompts: list[Prompt], mode: str = "gates", steps: int = 
         raise ConfigError(f"mode={mode!r} is not valid: allowed {list(MODES)} (gates = fast path).")
     module.net.eval()
     out: list[torch.Tensor] = []
-    for chunk in _chunks(prompts, batch_size):
-        texts = [p.text for p in chunk]
+    for start in range(0, len(prompts), batch_size):
+        texts = [p.text for p in prompts[start:start + batch_size]]
         if mode == "gates":
             enc = module.encode_text(texts)
             routes = module.net.text_routes(enc).cpu()
@@ -135,7 +130,7 @@ def routes_for(module, prompts: list[Prompt], mode: str = "gates", steps: int = 
             recorder = RoutingRecorder()
             module.generate(texts, guidance=guidance, steps=steps, seed=seed, on_step=recorder)
             routes = recorder.token_routes(step=0)
-        n_real = (routes[..., 0] >= 0).sum(1) if routes.shape[-1] else torch.zeros(len(chunk), dtype=torch.long)
+        n_real = (routes[..., 0] >= 0).sum(1) if routes.shape[-1] else torch.zeros(len(texts), dtype=torch.long)
         out += [r[:n] for r, n in zip(routes, n_real.tolist())]
     return out
 

@@ -37,10 +37,7 @@ class ProbeResult:
     confusion: list[list[int]] = field(default_factory=list)
 
     def summary(self) -> dict:
-        out = asdict(self)
-        out.pop("confusion")
-        out.pop("labels")
-        return out
+        return {k: v for k, v in asdict(self).items() if k not in ("confusion", "labels")}
 
 
 def one_hot_paths(paths: np.ndarray, num_experts: int) -> np.ndarray:

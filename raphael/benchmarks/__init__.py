@@ -4,12 +4,5 @@ Each module has `run(device, quick) -> list[Result]`; `timing` holds the shared 
 (interleaved side-by-side medians, machine description). See docs/performance.md.
 """
 
-BENCHMARKS = {
-    "moe_overhead": "raphael.benchmarks.moe_overhead",
-    "dispatch": "raphael.benchmarks.dispatch",
-    "guidance": "raphael.benchmarks.guidance",
-    "checkpointing": "raphael.benchmarks.checkpointing",
-    "data": "raphael.benchmarks.data",
-    "end_to_end": "raphael.benchmarks.end_to_end",
-    "loop_overhead": "raphael.benchmarks.loop_overhead",
-}
+# the benchmark names (`--only`), in run order: each is the module raphael.benchmarks.<name>
+BENCHMARKS = ("moe_overhead", "dispatch", "guidance", "checkpointing", "data", "end_to_end", "loop_overhead")

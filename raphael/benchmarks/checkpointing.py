@@ -15,15 +15,6 @@ from raphael.benchmarks.common import bench_model_config, build, synthetic_text
 from raphael.benchmarks.timing import Result, interleaved, median, ratio
 
 
-def _setup(device: str, quick: bool):
-    cfg = bench_model_config("paper", quick)
-    net = build(cfg, device).train()
-    B = 2 if quick else 8
-    x = torch.randn(B, cfg.in_channels, 32, 32, device=device)
-    t = torch.randint(0, 1000, (B,), device=device)
-    return cfg, net, x, t, synthetic_text(B, 40, device)
-
-
 def _step(net, x, t, text) -> None:
     out = net(x, t, text)
     (out.sample.square().mean() + 0.01 * out.aux.balance_space).backward()
@@ -57,7 +48,12 @@ def measure_memory(net, x, t, text, checkpointing: bool, device: str) -> dict:
 
 def run(device: str = "cpu", quick: bool = False) -> list[Result]:
     res = Result("checkpointing[paper-proportioned, 16 blocks]", device)
-    cfg, net, x, t, text = _setup(device, quick)
+    cfg = bench_model_config("paper", quick)
+    net = build(cfg, device).train()
+    B = 2 if quick else 8
+    x = torch.randn(B, cfg.in_channels, 32, 32, device=device)
+    t = torch.randint(0, 1000, (B,), device=device)
+    text = synthetic_text(B, 40, device)
     _step(net, x, t, text)  # lazy initialisations out of the way
     # memory is deterministic (the same tensors every step): one measurement per setting
     mem = {key: measure_memory(net, x, t, text, flag, device) for key, flag in (("off", False), ("on", True))}

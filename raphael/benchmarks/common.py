@@ -1,4 +1,4 @@
-"""Model shapes, synthetic text and expert-coverage helpers shared by the benchmarks."""
+"""Model shapes, synthetic text, sampling, FLOP counting and expert-coverage helpers shared by the benchmarks."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from diffusers import DDIMScheduler
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf, open_dict
+from torch.utils.flop_counter import FlopCounterMode
 
+from raphael.diffusion.sampling import ddim_sample
 from raphael.nn import build_model
 from raphael.nn.config import RaphaelUNetConfig, model_config
 from raphael.nn.moe import SpaceMoE, region_masks
@@ -48,6 +51,21 @@ def bench_model_config(name: str, quick: bool = False, **overrides) -> RaphaelUN
 def build(cfg: RaphaelUNetConfig, device: str = "cpu", seed: int = 0) -> torch.nn.Module:
     torch.manual_seed(seed)
     return build_model(cfg, TEXT_DIM).to(device)
+
+
+def ddim(denoise, shape: tuple[int, ...], steps: int, device: str = "cpu") -> torch.Tensor:
+    """`steps` DDIM steps of `denoise` from seeded noise of `shape` (the cosine schedule, trailing spacing)."""
+    scheduler = DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
+                              timestep_spacing="trailing", set_alpha_to_one=True)
+    return ddim_sample(denoise, shape, scheduler, steps=steps, generator=torch.Generator().manual_seed(0),
+                       device=device)
+
+
+def count_flops(fn) -> int:
+    """FLOPs of one call of `fn` (torch.utils.flop_counter)."""
+    with FlopCounterMode(display=False) as counter:
+        fn()
+    return int(counter.get_total_flops())
 
 
 def synthetic_text(batch: int, tokens: int = 40, device: str = "cpu", uncond: bool = False,

@@ -92,21 +92,15 @@ def run_shape(shape: str, B: int, N: int, D: int, device: str = "cpu", quick: bo
     torch.testing.assert_close(fast.float(), ref.float(), **tol)  # equal outputs, asserted
 
     def f_fast():
-        with torch.no_grad():
-            moe(h, y, mask, M)
-
-    def f_floor():
-        with torch.no_grad():
-            floor(xr)
+        return moe(h, y, mask, M)
 
     def f_naive():
-        with torch.no_grad():
-            space_moe_reference(moe, h, y, mask, M, routes=gate.routes)
+        return space_moe_reference(moe, h, y, mask, M, routes=gate.routes)
 
-    reps = 5 if quick else 15
-    t1 = interleaved({"fast": f_fast, "floor": f_floor}, repeats=reps, warmup=3, device=device,
-                     min_time=0.02 if quick else 0.1)
-    t2 = interleaved({"fast": f_fast, "naive": f_naive}, repeats=3 if quick else 5, warmup=1, device=device)
+    with torch.no_grad():
+        t1 = interleaved({"fast": f_fast, "floor": lambda: floor(xr)}, repeats=5 if quick else 15, warmup=3,
+                         device=device, min_time=0.02 if quick else 0.1)
+        t2 = interleaved({"fast": f_fast, "naive": f_naive}, repeats=3 if quick else 5, warmup=1, device=device)
     res.times = {"fast_vs_floor/fast": t1["fast"], "fast_vs_floor/floor": t1["floor"],
                  "fast_vs_naive/fast": t2["fast"], "fast_vs_naive/naive": t2["naive"]}
     r_floor, r_naive = ratio(t1, "fast", "floor"), ratio(t2, "naive", "fast")

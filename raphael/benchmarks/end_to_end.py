@@ -9,8 +9,8 @@ torch.compile variants and the model FLOPs utilisation (achieved FLOP/s over the
 from __future__ import annotations
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
+from raphael.benchmarks.common import count_flops
 from raphael.benchmarks.timing import Result, interleaved, median
 from raphael.benchmarks.training import default_module, synthetic_batch, train_step_fn
 
@@ -23,12 +23,6 @@ def peak_flops() -> float | None:
         return None
     name = torch.cuda.get_device_name(0)
     return next((v for k, v in PEAK_BF16.items() if k in name), None)
-
-
-def step_flops(step) -> int:
-    with FlopCounterMode(display=False) as counter:
-        step()
-    return int(counter.get_total_flops())
 
 
 def run(device: str = "cpu", quick: bool = False) -> list[Result]:
@@ -46,7 +40,7 @@ def run(device: str = "cpu", quick: bool = False) -> list[Result]:
         steps[name] = train_step_fn(module, batch, precision)
         if name == "fp32":
             fp32_module = module
-    flops = step_flops(steps["fp32"])
+    flops = count_flops(steps["fp32"])
     ts = interleaved(steps, repeats=2 if quick else 5, warmup=2 if device == "cuda" else 1, device=device)
     res.times = {f"train/{k}": v for k, v in ts.items()}
     peak = peak_flops()

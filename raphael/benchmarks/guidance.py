@@ -9,12 +9,8 @@ per-call costs (Python, small kernels) and the ratio stays near 1.
 
 from __future__ import annotations
 
-import torch
-
-from raphael.benchmarks.common import bench_model_config, build, synthetic_text
-from raphael.benchmarks.moe_overhead import _sampler
+from raphael.benchmarks.common import bench_model_config, build, ddim, synthetic_text
 from raphael.benchmarks.timing import Result, interleaved, median, ratio
-from raphael.diffusion.sampling import ddim_sample
 from raphael.nn.guidance import guided_denoiser
 
 
@@ -44,8 +40,7 @@ def run_batch(B: int, device: str = "cpu", quick: bool = False) -> Result:
 
     def go(two_pass):
         denoise = two_pass_denoiser(net, text, 4.5) if two_pass else guided_denoiser(net, text, 4.5)
-        return lambda: ddim_sample(denoise, (B, cfg.in_channels, 32, 32), _sampler(), steps=steps,
-                                   generator=torch.Generator().manual_seed(0), device=device)
+        return lambda: ddim(denoise, (B, cfg.in_channels, 32, 32), steps, device)
 
     ts = interleaved({"one_batch": go(False), "two_pass": go(True)}, repeats=3 if quick else 9, warmup=1,
                      device=device)

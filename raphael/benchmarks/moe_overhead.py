@@ -11,23 +11,23 @@ from __future__ import annotations
 import copy
 
 import torch
-from diffusers import DDIMScheduler
-from torch.utils.flop_counter import FlopCounterMode
 
-from raphael.benchmarks.common import bench_model_config, build, coverage, force_all_experts, synthetic_text
+from raphael.benchmarks.common import (
+    bench_model_config,
+    build,
+    count_flops,
+    coverage,
+    ddim,
+    force_all_experts,
+    synthetic_text,
+)
 from raphael.benchmarks.timing import Result, interleaved, median, ratio
-from raphael.diffusion.sampling import ddim_sample
 from raphael.nn.attention import CrossAttention
 from raphael.nn.guidance import guided_denoiser
 
 PAPER_RATIO = 1 / (1 - 0.24)
 TOKENS = 40
 SHARPEN = 8.0
-
-
-def _sampler():
-    return DDIMScheduler(num_train_timesteps=1000, beta_schedule="squaredcos_cap_v2",
-                         timestep_spacing="trailing", set_alpha_to_one=True)
 
 
 def run(device: str = "cpu", quick: bool = False) -> list[Result]:
@@ -46,30 +46,29 @@ def run_shape(shape: str, device: str = "cpu", quick: bool = False) -> Result:
     text_cfg = synthetic_text(B_sample, TOKENS, device, uncond=True)
     text_train = synthetic_text(B_train, TOKENS, device)
 
-    # coverage of the forced routes (one training-mode forward)
-    net = nets["experts6"].train()
     x = torch.randn(B_train, C, side, side, device=device)
     t = torch.randint(0, 1000, (B_train,), device=device)
-    with torch.no_grad():
-        cov = coverage(net(x, t, text_train).aux, text_train, cfg_on.space_moe.alpha,
-                       cfg_on.space_moe.num_experts)
-        # the work the formula requires: FLOPs of one forward with and without the space-MoE
-        flops = {}
-        for n, m in nets.items():
-            with FlopCounterMode(display=False) as counter:
-                m(x, t, text_train)
-            flops[n] = counter.get_total_flops()
+
+    @torch.no_grad()
+    def coverage_of(net):
+        """Coverage of the forced routes (one training-mode forward)."""
+        return coverage(net.train()(x, t, text_train).aux, text_train, cfg_on.space_moe.alpha,
+                        cfg_on.space_moe.num_experts)
+
+    @torch.no_grad()
+    def flops_of(net) -> int:
+        """The work the formula requires: FLOPs of one forward."""
+        return count_flops(lambda: net(x, t, text_train))
+
+    cov = coverage_of(nets["experts6"])
+    flops = {n: flops_of(m) for n, m in nets.items()}  # with and without the space-MoE
     res.figures["coverage"] = cov
     res.figures["forward_gflop_experts6"] = flops["experts6"] / 1e9
     res.figures["forward_gflop_experts0"] = flops["experts0"] / 1e9
     res.figures["flop_ratio"] = round(flops["experts6"] / flops["experts0"], 4)
 
     def sample_fn(n):
-        def f():
-            nets[n].eval()
-            ddim_sample(guided_denoiser(nets[n], text_cfg, 4.5), (B_sample, C, side, side), _sampler(), steps=steps,
-                        generator=torch.Generator().manual_seed(0), device=device)
-        return f
+        return lambda: ddim(guided_denoiser(nets[n].eval(), text_cfg, 4.5), (B_sample, C, side, side), steps, device)
 
     opts = {n: torch.optim.AdamW(nets[n].parameters(), lr=1e-4) for n in nets}
 
@@ -92,14 +91,10 @@ def run_shape(shape: str, device: str = "cpu", quick: bool = False) -> Result:
             m.to_q.weight.data.mul_(SHARPEN)
     force_all_experts(sharp)
     nets["experts6_sharp"] = sharp
-    with torch.no_grad():
-        cov_sharp = coverage(sharp.train()(x, t, text_train).aux, text_train, cfg_on.space_moe.alpha,
-                             cfg_on.space_moe.num_experts)
-        with FlopCounterMode(display=False) as counter:
-            sharp(x, t, text_train)
+    cov_sharp = coverage_of(sharp)
     res.figures["sharp_maps"] = {"logit_scale": SHARPEN, "position_share_mean": cov_sharp.get("position_share_mean"),
                                  "experts_used": cov_sharp["experts_used"],
-                                 "flop_ratio": round(counter.get_total_flops() / flops["experts0"], 4)}
+                                 "flop_ratio": round(flops_of(sharp) / flops["experts0"], 4)}
 
     reps = 3 if quick else 7
     ts = interleaved({"sample/experts6": sample_fn("experts6"), "sample/experts0": sample_fn("experts0")},

@@ -16,6 +16,8 @@ from lightning.pytorch.utilities import rank_zero_info
 
 
 class DataReport(Callback):
+    COUNTS = ("used", "skipped", "used_total", "skipped_total")  # in the checkpoint with the bad items
+
     def __init__(self) -> None:
         self.used = self.skipped = 0  # this epoch (distinct bad items first met this epoch)
         self.used_total = self.skipped_total = 0
@@ -60,14 +62,11 @@ class DataReport(Callback):
         self.report(trainer)  # a run stopped by max_steps mid-epoch
 
     def state_dict(self) -> dict:
-        return {"used": self.used, "skipped": self.skipped, "used_total": self.used_total,
-                "skipped_total": self.skipped_total, "seen_bad": sorted(self.seen_bad),
+        return {**{k: getattr(self, k) for k in self.COUNTS}, "seen_bad": sorted(self.seen_bad),
                 "shard_meets": dict(self.shard_meets)}
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self.used = state_dict.get("used", 0)
-        self.skipped = state_dict.get("skipped", 0)
-        self.used_total = state_dict.get("used_total", 0)
-        self.skipped_total = state_dict.get("skipped_total", 0)
+        for k in self.COUNTS:
+            setattr(self, k, state_dict.get(k, 0))
         self.seen_bad = set(state_dict.get("seen_bad", []))
         self.shard_meets = Counter(state_dict.get("shard_meets", {}))

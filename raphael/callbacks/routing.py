@@ -15,10 +15,7 @@ import pandas as pd
 from raphael.analysis import plots
 from raphael.analysis.diffusion_paths import collect_paths, make_prompts, space_layer_names
 from raphael.analysis.routing_records import RoutingStats
-
-
-def _wandb_loggers(trainer):
-    return [lg for lg in trainer.loggers if type(lg).__name__ == "WandbLogger"]
+from raphael.callbacks.samples import wandb_loggers
 
 
 class RoutingCallback(L.Callback):
@@ -67,7 +64,6 @@ class RoutingCallback(L.Callback):
 
     # ------------------------------------------------------------------------------ files
     def write(self, trainer, pl_module, load: pd.DataFrame) -> dict[str, Path]:
-
         step = trainer.global_step
         out_dir = Path(trainer.default_root_dir) / "routing"
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -89,14 +85,13 @@ class RoutingCallback(L.Callback):
                 num_train_timesteps=pl_module.train_scheduler.config.num_train_timesteps, t_bins=self.t_bins)
         if load.size and self.words:
             files["paths_png"] = self._path_picture(pl_module, out_dir / f"paths_step_{step:06d}.png")
-        for logger in _wandb_loggers(trainer):
+        for logger in wandb_loggers(trainer):
             images = {k: v for k, v in files.items() if str(v).endswith(".png")}
             for key, path in images.items():
                 logger.log_image(f"routing/{key.removesuffix('_png')}", [str(path)], step=step)
         return files
 
     def _path_picture(self, pl_module, path: Path) -> Path:
-
         was_training = pl_module.net.training
         frame = collect_paths(pl_module, make_prompts(self.words, [self.template]), mode="gates")
         pl_module.net.train(was_training)

@@ -18,8 +18,8 @@ SCORE_LOGS = {"overall": "alignment", "count_right": "count_right", "all_right":
               "lenient": "alignment_lenient"}
 
 
-def _loggers(trainer, kind: str):
-    return [lg for lg in trainer.loggers if type(lg).__name__ == kind]
+def wandb_loggers(trainer) -> list:
+    return [lg for lg in trainer.loggers if type(lg).__name__ == "WandbLogger"]
 
 
 class SampleGridCallback(L.Callback):
@@ -74,7 +74,7 @@ class SampleGridCallback(L.Callback):
             captions = self._batch["caption"]
             pixels = to_uint8(pl_module.generate(captions, guidance=self.guidance, seed=self.seed))
         path = save_grid(pixels, out_dir / f"step_{step:06d}.png", captions=captions)
-        for wandb_logger in _loggers(trainer, "WandbLogger"):
+        for wandb_logger in wandb_loggers(trainer):
             wandb_logger.log_image("samples", [Image.fromarray(p) for p in pixels], step=step, caption=captions)
             if self._example is not None:
                 self._log_example(wandb_logger, step)
@@ -83,7 +83,6 @@ class SampleGridCallback(L.Callback):
     def _score(self, trainer, pl_module) -> tuple[list[str], np.ndarray]:
         """Sample the fixed evaluation prompts (the training distribution) and the held-out compositions,
         log the oracle's reading of each set, and return the first `num_prompts` for the grid."""
-
         size = pl_module.image_size
         sets = {"": self.task.prompts(self.score_prompts, self.seed, size)}
         if self.holdout_prompts:
@@ -104,15 +103,10 @@ class SampleGridCallback(L.Callback):
 
     def _log_example(self, wandb_logger, step: int) -> None:
         ex = self._example
-        panels, names = [to_uint8(ex["image"][None])[0]], ["image"]
-        if ex["attn"] is not None:
-            panels.append(_heat(ex["attn"], ex["image"].shape[-2:]))
-            names.append("attention (pooled token)")
-        if ex["edge_pred"] is not None:
-            panels.append(_heat(ex["edge_pred"], ex["image"].shape[-2:]))
-            names.append("predicted edges")
-        panels.append(_heat(ex["edge_target"], ex["image"].shape[-2:]))
-        names.append("target edges")
+        maps = {"attention (pooled token)": ex["attn"], "predicted edges": ex["edge_pred"],
+                "target edges": ex["edge_target"]}
+        names = ["image", *(n for n, m in maps.items() if m is not None)]
+        panels = [to_uint8(ex["image"][None])[0], *(_heat(maps[n], ex["image"].shape[-2:]) for n in names[1:])]
         wandb_logger.log_image(
             "attention_edges",
             [Image.fromarray(p) for p in panels],

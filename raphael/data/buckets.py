@@ -59,6 +59,14 @@ def fit_edge(edge: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.clip(np.asarray(_cover_crop(pil, size, Image.Resampling.BILINEAR)), 0.0, 1.0)
 
 
+def fit_sample(sample: dict, size: tuple[int, int]) -> dict:
+    """A decoded sample's image (and edge map, when it has one) fitted to ``size`` = (h, w), in place."""
+    sample["image"] = fit_image(sample["image"], size)
+    if sample.get("edge") is not None:
+        sample["edge"] = fit_edge(sample["edge"], size)
+    return sample
+
+
 def _cover_crop(pil: Image.Image, size: tuple[int, int], resample) -> Image.Image:
     th, tw = size
     w, h = pil.size
@@ -90,9 +98,7 @@ class BucketBatcher:
         for sample in samples:
             h, w = sample["image"].shape[:2]
             size = assign_bucket(h, w, self.base)
-            sample["image"] = fit_image(sample["image"], size)
-            if sample.get("edge") is not None:
-                sample["edge"] = fit_edge(sample["edge"], size)
+            fit_sample(sample, size)
             group = pending.setdefault(size, [])
             group.append(sample)
             if len(group) == self.batch_size:

@@ -23,24 +23,11 @@ import webdataset as wds
 from hydra.utils import get_method
 from torch.utils.data import DataLoader
 
-from raphael.data.buckets import BucketBatcher, fit_edge, fit_image
+from raphael.data.buckets import BucketBatcher, fit_sample
 from raphael.data.decode import SkipCounter, decode_sample
 from raphael.data.edges import canny_edges
 from raphael.data.shards import DATASET_JSON, expand_urls, is_local
 from raphael.data.stepstream import step_stream
-
-
-class FitToSize:
-    """Resize (cover) and centre-crop image and edge to a fixed (h, w)."""
-
-    def __init__(self, size: tuple[int, int]):
-        self.size = size
-
-    def __call__(self, sample: dict) -> dict:
-        sample["image"] = fit_image(sample["image"], self.size)
-        if sample["edge"] is not None:
-            sample["edge"] = fit_edge(sample["edge"], self.size)
-        return sample
 
 
 class Collate:
@@ -178,31 +165,27 @@ class ShardDataModule(L.LightningDataModule):
 
     # ------------------------------------------------------------------ pipelines
 
-    def _batching(self, counter: SkipCounter, batch_size: int, partial: bool) -> list:
+    def pipeline(self, source: list, batch_size: int, partial: bool, shuffle=None) -> wds.DataPipeline:
+        """`source` (the shard-list stages) -> tar -> `shuffle` (a stage or None) -> robust decode -> fixed
+        size or aspect buckets -> batches; one SkipCounter counts every bad item of this pipeline."""
+        counter = SkipCounter(self.max_bad_in_a_row)
         collate = Collate(counter)
         if self.buckets:
-            return [BucketBatcher(self.image_size, batch_size, collate, partial=partial)]
-        size = (self.image_size, self.image_size)
-        return [
-            wds.map(FitToSize(size), handler=counter),
-            wds.batched(batch_size, collation_fn=collate, partial=partial),
-        ]
+            batching = [BucketBatcher(self.image_size, batch_size, collate, partial=partial)]
+        else:
+            size = (self.image_size, self.image_size)
+            batching = [wds.map(functools.partial(fit_sample, size=size), handler=counter),  # cover, centre-crop
+                        wds.batched(batch_size, collation_fn=collate, partial=partial)]
+        return wds.DataPipeline(*source, wds.map(counter.reading), wds.tarfile_to_samples(handler=counter), shuffle,
+                                wds.map(decode_sample, handler=counter), *batching)
 
     def val_pipeline(self) -> wds.DataPipeline:
         if not self.val_shards:
             self.setup("validate")
         if not self.val_shards:
             raise ValueError("data.val_urls is not set: no validation shards")
-        counter = SkipCounter(self.max_bad_in_a_row)
-        return wds.DataPipeline(
-            wds.SimpleShardList(self.val_shards),
-            wds.split_by_node,
-            wds.split_by_worker,
-            wds.map(counter.reading),
-            wds.tarfile_to_samples(handler=counter),
-            wds.map(decode_sample, handler=counter),
-            *self._batching(counter, self.val_batch_size, partial=True),
-        )
+        source = [wds.SimpleShardList(self.val_shards), wds.split_by_node, wds.split_by_worker]
+        return self.pipeline(source, self.val_batch_size, partial=True)
 
     def _loader(self, dataset: wds.DataPipeline, num_workers: int) -> DataLoader:
         return DataLoader(

@@ -108,10 +108,6 @@ def make_edge_fn(edges: str = "canny", hed_weights: str | None = None) -> Callab
 
 
 # ---------------------------------------------------------------------------------------------
-# Shapes shards
-
-
-# ---------------------------------------------------------------------------------------------
 # URL patterns and edges for existing shards
 
 

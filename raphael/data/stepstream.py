@@ -21,8 +21,6 @@ from collections.abc import Callable, Iterable, Iterator
 import torch
 import webdataset as wds
 
-from raphael.data.decode import SkipCounter, decode_sample
-
 log = logging.getLogger(__name__)
 
 
@@ -42,20 +40,14 @@ class SegmentPipeline:
         self.dm = datamodule
 
     def __call__(self, seed: int) -> Iterable:
-        dm, counter = self.dm, SkipCounter(self.dm.max_bad_in_a_row)
+        dm = self.dm
         # data parallel: each rank resamples only its own slice of the shards, so ranks read disjoint
         # samples (when there are at least as many shards as ranks)
         rank, world, _, _ = wds.utils.pytorch_worker_info()
         shards = dm.train_shards[rank::world] if 1 < world <= len(dm.train_shards) else dm.train_shards
-        return wds.DataPipeline(
-            wds.ResampledShards(shards, seed=seed, worker_seed=_same_for_every_worker, deterministic=True),
-            wds.map(counter.reading),
-            wds.tarfile_to_samples(handler=counter),
-            wds.shuffle(dm.shuffle_buffer, min(dm.shuffle_buffer, 100), rng=random.Random(seed))
-            if dm.shuffle_buffer > 1 else None,
-            wds.map(decode_sample, handler=counter),
-            *dm._batching(counter, dm.batch_size, partial=False),
-        )
+        source = wds.ResampledShards(shards, seed=seed, worker_seed=_same_for_every_worker, deterministic=True)
+        shuffle = wds.shuffle(dm.shuffle_buffer, min(dm.shuffle_buffer, 100), rng=random.Random(seed))
+        return dm.pipeline([source], dm.batch_size, partial=False, shuffle=shuffle if dm.shuffle_buffer > 1 else None)
 
 
 def step_stream(datamodule, segment_batches: int = 100) -> StepStream:

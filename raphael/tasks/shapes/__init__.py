@@ -18,7 +18,7 @@ from raphael.tasks.shapes.oracle import alignment_details
 
 def vocabulary() -> set[str]:
     """Every attribute word the captions use (colors, shapes, sizes, fills, positions)."""
-    words = set(scenes.COLORS) | set(scenes.SHAPES) | set(scenes.POSITIONS) | set(scenes.POSITION_NOUN)
+    words = set(scenes.COLORS) | set(scenes.SHAPES) | set(scenes.POSITIONS)
     for table in (scenes.SIZE_WORDS, scenes.SHAPE_WORDS, scenes.FILL_ADJ):
         for options in table.values():
             words.update(options)

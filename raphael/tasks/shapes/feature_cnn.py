@@ -27,12 +27,8 @@ from raphael.tasks.shapes.scenes import COLORS, FILLS, POSITIONS, SHAPES, SIZES,
 
 # per position slot: color (+ "none" = no object there), then shape, size, fill of the object there
 HEADS = {"color": len(COLORS) + 1, "shape": len(SHAPES), "size": len(SIZES), "fill": len(FILLS)}
-_INDEX = {
-    "color": {c: i for i, c in enumerate(COLORS)},
-    "shape": {s: i for i, s in enumerate(SHAPES)},
-    "size": {s: i for i, s in enumerate(SIZES)},
-    "fill": {f: i for i, f in enumerate(FILLS)},
-}
+_INDEX = {k: {v: i for i, v in enumerate(values)}
+          for k, values in (("color", COLORS), ("shape", SHAPES), ("size", SIZES), ("fill", FILLS))}
 FEATURE_SEED_BASE = 7_001  # base seed of the feature extractor's own renders (never an eval prompt)
 
 
@@ -92,8 +88,7 @@ class ShapesAttributeCNN(nn.Module):
 
 def attribute_targets(meta: dict) -> dict[str, list[int]]:
     """Per position slot: color index (len(COLORS) = empty slot), shape/size/fill index (-100 = empty)."""
-    out = {"color": [len(COLORS)] * len(POSITIONS), "shape": [-100] * len(POSITIONS),
-           "size": [-100] * len(POSITIONS), "fill": [-100] * len(POSITIONS)}
+    out = {k: [len(COLORS) if k == "color" else -100] * len(POSITIONS) for k in HEADS}
     for obj in meta["objects"]:
         slot = POSITIONS.index(obj["position"])
         for key in out:
@@ -121,11 +116,6 @@ def _deterministic():
         yield
     finally:
         torch.use_deterministic_algorithms(previous)
-
-
-def _loss(model: ShapesAttributeCNN, x: torch.Tensor, y: dict[str, torch.Tensor]) -> torch.Tensor:
-    logits = model.logits(x)
-    return sum(F.cross_entropy(logits[k].flatten(0, 1), y[k].flatten(), ignore_index=-100) for k in HEADS)
 
 
 @torch.no_grad()
@@ -156,7 +146,9 @@ def train_shapes_cnn(recipe: CNNRecipe = CNNRecipe(), log=print) -> tuple[Shapes
             order = torch.randperm(recipe.num_train, generator=gen)
             for b in range(recipe.num_train // recipe.batch_size):
                 idx = order[b * recipe.batch_size : (b + 1) * recipe.batch_size]
-                loss = _loss(model, x[idx], {k: v[idx] for k, v in y.items()})
+                logits = model.logits(x[idx])  # one cross-entropy per head over its slots; empty ones ignored
+                loss = sum(F.cross_entropy(logits[k].flatten(0, 1), y[k][idx].flatten(), ignore_index=-100)
+                           for k in HEADS)
                 opt.zero_grad()
                 loss.backward()
                 opt.step()

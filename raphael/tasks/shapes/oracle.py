@@ -78,14 +78,11 @@ def _classify_fill(component: np.ndarray, filled: np.ndarray) -> str:
 
 
 def _classify_shape(filled: np.ndarray) -> str:
-    h, w = filled.shape
-    best, best_iou = SHAPES[0], -1.0
-    for shape in SHAPES:
-        template = shape_mask(shape, h, w)
-        iou = (template & filled).sum() / max(1, (template | filled).sum())
-        if iou > best_iou:
-            best, best_iou = shape, iou
-    return best
+    def iou(shape: str) -> float:
+        template = shape_mask(shape, *filled.shape)
+        return (template & filled).sum() / max(1, (template | filled).sum())
+
+    return max(SHAPES, key=iou)  # the first of equally good templates, as SHAPES orders them
 
 
 def _classify_position(cx: float, cy: float) -> str:

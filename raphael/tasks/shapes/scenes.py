@@ -261,7 +261,6 @@ POSITION_WORDS = {
     "bottom": ["at the bottom"],
     "center": ["in the center", "in the middle"],
 }
-POSITION_NOUN = {"left": "left", "right": "right", "top": "top", "bottom": "bottom", "center": "center"}
 FILL_ADJ = {"solid": ["solid", "filled"], "outlined": ["outlined", "hollow"], "striped": ["striped"]}
 FILL_WITH = {"solid": "a solid fill", "outlined": "only an outline", "striped": "stripes"}
 
@@ -275,7 +274,7 @@ def _words(o: dict, rng: np.random.Generator) -> dict[str, str]:
         "color": o["color"],
         "shape": pick(SHAPE_WORDS[o["shape"]]),
         "pos": pick(POSITION_WORDS[o["position"]]),
-        "posn": POSITION_NOUN[o["position"]],
+        "posn": o["position"],  # the bare noun
         "fill": pick(FILL_ADJ[o["fill"]]),
         "with": FILL_WITH[o["fill"]],
     }
@@ -333,26 +332,21 @@ def _t_next_to(objects, rng):
     return f"{ps[0]} next to {_join_and(ps[1:])}"
 
 
-def _t_above(objects, rng):
-    if len(objects) < 2:
-        return None
-    objs = _by_height(objects)
-    if not _strictly_above(objs[0], objs[1]):
-        return None
-    ps = [PHRASES[0].format(**_words(o, rng)) for o in objs]
-    text = f"{ps[0]} above {ps[1]}"
-    return text + (f", and {ps[2]}" if len(ps) > 2 else "")
+def _t_vertical(word: str):
+    """'{a} above {b}' counted from the top, '{a} below {b}' from the bottom: a and b are the two objects
+    nearest that edge and must not overlap vertically; a third object follows as ', and {c}'."""
 
+    def make(objects, rng):
+        if len(objects) < 2:
+            return None
+        objs = _by_height(objects)[:: 1 if word == "above" else -1]
+        upper, lower = objs[:2] if word == "above" else objs[1::-1]
+        if not _strictly_above(upper, lower):
+            return None
+        ps = [PHRASES[0].format(**_words(o, rng)) for o in objs]
+        return f"{ps[0]} {word} {ps[1]}" + (f", and {ps[2]}" if len(ps) > 2 else "")
 
-def _t_below(objects, rng):
-    if len(objects) < 2:
-        return None
-    objs = _by_height(objects)[::-1]
-    if not _strictly_above(objs[1], objs[0]):
-        return None
-    ps = [PHRASES[0].format(**_words(o, rng)) for o in objs]
-    text = f"{ps[0]} below {ps[1]}"
-    return text + (f", and {ps[2]}" if len(ps) > 2 else "")
+    return make
 
 
 def _t_count(objects, rng):
@@ -368,8 +362,8 @@ TEMPLATES = [
     ("list_in_color", _t_list(5)),
     ("there_is", _t_there_is),
     ("next_to", _t_next_to),
-    ("above", _t_above),
-    ("below", _t_below),
+    ("above", _t_vertical("above")),
+    ("below", _t_vertical("below")),
     ("count", _t_count),
 ]
 

@@ -15,7 +15,7 @@ import json
 import logging
 import math
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,53 +31,6 @@ from raphael.tasks.shapes import scenes as shapes
 def _shard_pattern(split: str, count: int) -> str:
     last = max(0, count - 1)
     return f"{split}-{{{0:06d}..{last:06d}}}.tar"
-
-
-def _write_split(
-    out_dir: Path,
-    split: str,
-    num: int,
-    seed: int,
-    shard_size: int,
-    sizes: list[tuple[int, int]],
-    num_objects: tuple[int, int],
-    holdout_pairs: Sequence[Sequence[str]],
-    edge_fn: Callable[[np.ndarray], np.ndarray],
-    bar: tqdm,
-    chunk: int = 256,
-) -> int:
-    """Write ``num`` samples of ``split``; returns the number of shards."""
-    writer = wds.ShardWriter(str(out_dir / f"{split}-%06d.tar"), maxcount=shard_size, verbose=0)
-    try:
-        for start in range(0, num, chunk):
-            metas, images = [], []
-            for index in range(start, min(num, start + chunk)):
-                s = shapes.sample_seed(seed, split, index)
-                hw = sizes[np.random.default_rng(s + 1).integers(len(sizes))] if len(sizes) > 1 else sizes[0]
-                image, meta = shapes.make_sample(s, hw, num_objects, holdout_pairs, "exclude")
-                meta["key"] = f"{index:09d}"
-                metas.append(meta)
-                images.append(image)
-            edge_maps: dict[int, np.ndarray] = {}
-            for hw in {im.shape[:2] for im in images}:  # one batched edge pass per canvas size
-                idx = [i for i, im in enumerate(images) if im.shape[:2] == hw]
-                for i, edge in zip(idx, edge_fn(np.stack([images[i] for i in idx]))):
-                    edge_maps[i] = edge
-            for i, (image, meta) in enumerate(zip(images, metas)):
-                key = meta.pop("key")
-                writer.write(
-                    {
-                        "__key__": key,
-                        "png": encode_png(image),
-                        "txt": meta["caption"].encode("utf-8"),
-                        "json": json.dumps(meta).encode("utf-8"),
-                        EDGE_EXTENSION: encode_png(edge_maps[i]),
-                    }
-                )
-            bar.update(len(images))
-    finally:
-        writer.close()
-    return max(1, math.ceil(num / shard_size)) if num else 0
 
 
 def write_shapes_shards(
@@ -120,12 +73,40 @@ def write_shapes_shards(
             )
     edge_fn = make_edge_fn(edges, hed_weights)
     n_obj = (int(num_objects[0]), int(num_objects[1]))
+
+    def write_split(split: str, count: int, chunk: int = 256) -> int:
+        """Write ``count`` samples of ``split``; returns the number of shards."""
+        if not count:
+            return 0
+        with wds.ShardWriter(str(out / f"{split}-%06d.tar"), maxcount=shard_size, verbose=0) as writer:
+            for start in range(0, count, chunk):
+                metas, images = [], []
+                for index in range(start, min(count, start + chunk)):
+                    s = shapes.sample_seed(seed, split, index)
+                    hw = sizes[np.random.default_rng(s + 1).integers(len(sizes))] if len(sizes) > 1 else sizes[0]
+                    image, meta = shapes.make_sample(s, hw, n_obj, holdout, "exclude")
+                    metas.append(meta)
+                    images.append(image)
+                edge_maps: dict[int, np.ndarray] = {}
+                for hw in {im.shape[:2] for im in images}:  # one batched edge pass per canvas size
+                    idx = [i for i, im in enumerate(images) if im.shape[:2] == hw]
+                    edge_maps.update(zip(idx, edge_fn(np.stack([images[i] for i in idx]))))
+                for i, (image, meta) in enumerate(zip(images, metas)):
+                    writer.write(
+                        {
+                            "__key__": f"{start + i:09d}",
+                            "png": encode_png(image),
+                            "txt": meta["caption"].encode("utf-8"),
+                            "json": json.dumps(meta).encode("utf-8"),
+                            EDGE_EXTENSION: encode_png(edge_maps[i]),
+                        }
+                    )
+                bar.update(len(images))
+        return math.ceil(count / shard_size)
+
     # disable=None: tqdm draws no bar when stderr is not a terminal (a log file)
     with tqdm(total=num + val, desc=f"shapes -> {out}", unit="img", disable=None if progress else True) as bar:
-        n_train = _write_split(out, "train", num, seed, shard_size, sizes, n_obj, holdout, edge_fn, bar)
-        n_val = (
-            _write_split(out, "val", val, seed, shard_size, sizes, n_obj, holdout, edge_fn, bar) if val else 0
-        )
+        n_train, n_val = write_split("train", num), write_split("val", val)
     info = {
         "name": "shapes",
         "count": {"train": num, "val": val},
