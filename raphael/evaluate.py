@@ -25,29 +25,30 @@ from tqdm.auto import tqdm
 from raphael.analysis.images import save_grid, to_uint8
 from raphael.checkpoints import load_module
 from raphael.console import quiet_third_party
+from raphael.errors import ConfigError, check, is_int
 from raphael.metrics.alignment import aggregate_details
 from raphael.metrics.fid import ReferenceFID
 from raphael.metrics.fid_features import TorchScriptInception
 from raphael.metrics.report import plot_tradeoff
 from raphael.summary import next_commands
 from raphael.tasks import Task
-from raphael.validation import ConfigError, check_int, user_errors, validate_guidance
+from raphael.validation import user_errors, validate_guidance
 
 
 def validate_eval_config(cfg: DictConfig) -> None:
     validate_guidance("guidance", cfg.guidance)
-    if not (OmegaConf.is_list(cfg.guidance) or isinstance(cfg.guidance, list | tuple)) or len(cfg.guidance) == 0:
-        raise ConfigError(f"guidance={cfg.guidance!r} is not valid: give a non-empty list, e.g. guidance=[1.5,4.5].")
-    for field in ("steps", "batch_size", "grid_size"):
-        check_int(field, cfg[field], low=1)
-    for field in ("num_prompts", "num_holdout", "seed", "prompt_seed"):
-        check_int(field, cfg[field], low=0)
-    if int(cfg.num_prompts) + int(cfg.num_holdout) == 0:
-        raise ConfigError("num_prompts=0 and num_holdout=0: nothing to evaluate; set num_prompts to e.g. 64.")
     allowed = ("inception", *hydra.utils.get_class(cfg.task._target_).feature_networks)
-    if cfg.fid.enabled and cfg.fid.feature not in allowed:
-        raise ConfigError(f"fid.feature={cfg.fid.feature!r} is not valid for task={cfg.task._target_}: allowed "
-                          f"values are {', '.join(allowed)}.")
+    check(cfg, [
+        ("guidance", OmegaConf.is_list(cfg.guidance) or isinstance(cfg.guidance, list | tuple),
+         "give a non-empty list, e.g. guidance=[1.5,4.5]"),
+        *[(name, is_int(cfg[name], 1), "an integer >= 1") for name in ("steps", "batch_size", "grid_size")],
+        *[(name, is_int(cfg[name], 0), "an integer >= 0")
+          for name in ("num_prompts", "num_holdout", "seed", "prompt_seed")],
+        ("num_prompts", cfg.num_prompts != 0 or cfg.num_holdout != 0,
+         "at least 1 when num_holdout=0, else there is nothing to evaluate (e.g. 64)"),
+        ("fid.feature", not cfg.fid.enabled or cfg.fid.feature in allowed,
+         f"allowed values for task={cfg.task._target_} are {', '.join(allowed)}"),
+    ])
 
 
 def training_run_info(ckpt: str | Path) -> dict:

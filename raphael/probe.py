@@ -32,21 +32,21 @@ from raphael.analysis.diffusion_paths import (
 from raphael.analysis.probe import probe_paths
 from raphael.checkpoints import load_module
 from raphael.console import quiet_third_party
+from raphael.errors import ConfigError, check, is_int
 from raphael.module import RaphaelModule
 from raphael.summary import next_commands
-from raphael.validation import ConfigError, check_int, user_errors
+from raphael.validation import user_errors
 
 
 def validate_probe_config(cfg: DictConfig) -> None:
-    if cfg.mode not in MODES:
-        raise ConfigError(f"mode={cfg.mode!r} is not valid: allowed {list(MODES)}.")
-    if cfg.subwords not in SUBWORDS:
-        raise ConfigError(f"subwords={cfg.subwords!r} is not valid: allowed {list(SUBWORDS)}.")
-    check_int("folds", cfg.folds, low=2, allowed="cross-validation needs at least 2 folds (the paper: 5)")
-    check_int("steps", cfg.steps, low=1, allowed="at least one DDIM step (e.g. 3)")
-    if not cfg.words.get("groups"):
-        raise ConfigError("words.groups is empty: pick words=adjectives|verbs|coco|shapes or give groups "
-                          "of {words: FILE, templates: FILE}.")
+    check(cfg, [
+        ("mode", cfg.mode in MODES, f"allowed {list(MODES)}"),
+        ("subwords", cfg.subwords in SUBWORDS, f"allowed {list(SUBWORDS)}"),
+        ("folds", is_int(cfg.folds, 2), "cross-validation needs at least 2 folds (the paper: 5)"),
+        ("steps", is_int(cfg.steps, 1), "at least one DDIM step (e.g. 3)"),
+        ("words.groups", bool(cfg.words.get("groups")),
+         "pick words=adjectives|verbs|coco|shapes or give groups of {words: FILE, templates: FILE}"),
+    ])
 
 
 def build_prompts(words_cfg: DictConfig) -> list:
