@@ -60,13 +60,6 @@ def build_prompts(words_cfg: DictConfig) -> list:
     return prompts
 
 
-def untrained_like(module, seed: int):
-    """A fresh module from the checkpoint's hparams, weights initialised under `seed`, nothing loaded."""
-
-    L.seed_everything(seed, verbose=False)
-    return RaphaelModule(**module.hparams).eval()
-
-
 def probe_module(module, prompts, cfg: DictConfig, out_dir: Path, tag: str) -> dict:
     start = time.perf_counter()
     frame = collect_paths(module, prompts, cfg.mode, cfg.subwords, int(cfg.steps), float(cfg.guidance),
@@ -108,8 +101,9 @@ def run_probe(cfg: DictConfig) -> dict:
     figures = {"ckpt": str(cfg.ckpt), "words": cfg.words.name, "mode": cfg.mode, "subwords": cfg.subwords,
                "seed": int(cfg.seed), "folds": int(cfg.folds), "steps": int(cfg.steps),
                "trained": probe_module(module, prompts, cfg, out_dir, "trained")}
-    if cfg.control:
-        figures["untrained"] = probe_module(untrained_like(module, int(cfg.seed)), prompts, cfg, out_dir, "untrained")
+    if cfg.control:  # a fresh module from the checkpoint's hparams, weights initialised under `seed`, nothing loaded
+        L.seed_everything(int(cfg.seed), verbose=False)
+        figures["untrained"] = probe_module(RaphaelModule(**module.hparams).eval(), prompts, cfg, out_dir, "untrained")
     (out_dir / "probe.json").write_text(json.dumps(figures, indent=2))
     print_table(figures, cfg.words.name)
     print(f"wrote {out_dir / 'probe.json'} (path pictures and confusion matrices beside it)")

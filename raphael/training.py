@@ -91,8 +91,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         print(training_summary(cfg.paths.output_dir, metrics, trainer.global_step, time.perf_counter() - started),
               flush=True)
     wanted = cfg.get("optimized_metric")
-    if wanted and not trainer.interrupted:
-        if wanted not in trainer.callback_metrics:
-            raise ConfigError(f"optimized_metric={wanted!r} was not logged by validation (logged: "
-                              f"{sorted(trainer.callback_metrics)}); pick one of those.")
+    if wanted and not trainer.interrupted and wanted not in trainer.callback_metrics:
+        raise ConfigError(f"optimized_metric={wanted!r} was not logged by validation (logged: "
+                          f"{sorted(trainer.callback_metrics)}); pick one of those.")
     return metrics

@@ -134,14 +134,13 @@ DIGITS = {"fid": 2, "samples_per_s": 2}
 
 
 def figure_report(runs: Sequence[dict], by: str, title: str, out_md: str | Path, out_png: str | Path,
-                  columns: dict[str, Callable[[dict], object]] | None = None, notes: str = "",
-                  order: Sequence[str] | None = None) -> str:
+                  notes: str = "", order: Sequence[str] | None = None) -> str:
     """The standard sweep report: a Markdown file with (1) the summary per ``by`` value averaged over the
     guidance weights' best point and (2) the full table per (``by``, guidance), mean ± sd over seeds; and
     the FID-vs-alignment plot, one curve per ``by`` value. Returns the Markdown."""
     if not runs:
         raise SystemExit(f"no evaluation JSON found for {title!r}: run the driver (run.sh) first")
-    df = to_frame(runs, columns)
+    df = to_frame(runs)
     if order is not None:
         rank = {str(k): i for i, k in enumerate(order)}
         df = df.sort_values(by=[by, "guidance"], key=lambda s: s.map(lambda v: rank.get(str(v), len(rank)))
