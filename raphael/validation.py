@@ -81,30 +81,6 @@ def validate_text_encoder(cfg: DictConfig) -> None:
     ], prefix="text_encoder.")
 
 
-def validate_optim(cfg: DictConfig) -> None:
-    check(cfg, [
-        ("optimizer.lr", is_number(cfg.optimizer.get("lr"), low=0, ends="(]"), "a learning rate > 0 (the paper: 1e-4)"),
-        ("warmup_steps", is_int(cfg.get("warmup_steps"), 0), "an integer >= 0"),
-        ("ema_decay", is_number(cfg.get("ema_decay"), 0, 1, ends="[)"),
-         "a decay in [0, 1) (0.9999 in the paper; 0 keeps the raw weights)"),
-        ("decay", cfg.get("decay", "none") in DECAYS, f"allowed: {', '.join(DECAYS)}"),
-        ("decay_floor", is_number(cfg.get("decay_floor", 0.0), 0, 1), "a number in [0, 1]"),
-    ], prefix="optim.")
-
-
-def validate_trainer(cfg: DictConfig) -> None:
-    clip, interval = cfg.get("gradient_clip_val"), cfg.get("val_check_interval")
-    check(cfg, [
-        ("max_steps", is_int(cfg.get("max_steps", -1), 1) or cfg.get("max_steps", -1) == -1,
-         "an integer >= 1, or -1 for no step limit"),
-        ("gradient_clip_val", clip is None or is_number(clip, low=0), "a norm >= 0, or null for no clipping"),
-        ("log_every_n_steps", is_int(cfg.get("log_every_n_steps", 50), 1), "an integer >= 1"),
-        ("accumulate_grad_batches", is_int(cfg.get("accumulate_grad_batches", 1), 1), "an integer >= 1"),
-        ("val_check_interval", interval is None or is_number(interval, low=0, ends="(]"),
-         "a step count >= 1 or a fraction of an epoch in (0, 1]"),
-    ], prefix="trainer.")
-
-
 def validate_data(cfg: DictConfig, down_factor: int = 1) -> None:
     """Sizes and counts; shard patterns must match files unless the datamodule writes them (data.generate)."""
     size = cfg.get("image_size")
@@ -161,9 +137,28 @@ def validate_config(cfg: DictConfig) -> None:
                  "diffusion's steps)", f"Set both: diffusion.num_train_timesteps={steps} "
                  f"model.num_train_timesteps={steps}.")
     if "optim" in cfg:
-        validate_optim(cfg.optim)
+        optim = cfg.optim
+        check(optim, [
+            ("optimizer.lr", is_number(optim.optimizer.get("lr"), low=0, ends="(]"),
+             "a learning rate > 0 (the paper: 1e-4)"),
+            ("warmup_steps", is_int(optim.get("warmup_steps"), 0), "an integer >= 0"),
+            ("ema_decay", is_number(optim.get("ema_decay"), 0, 1, ends="[)"),
+             "a decay in [0, 1) (0.9999 in the paper; 0 keeps the raw weights)"),
+            ("decay", optim.get("decay", "none") in DECAYS, f"allowed: {', '.join(DECAYS)}"),
+            ("decay_floor", is_number(optim.get("decay_floor", 0.0), 0, 1), "a number in [0, 1]"),
+        ], prefix="optim.")
     if "trainer" in cfg:
-        validate_trainer(cfg.trainer)
+        trainer = cfg.trainer
+        clip, interval = trainer.get("gradient_clip_val"), trainer.get("val_check_interval")
+        check(trainer, [
+            ("max_steps", is_int(trainer.get("max_steps", -1), 1) or trainer.get("max_steps", -1) == -1,
+             "an integer >= 1, or -1 for no step limit"),
+            ("gradient_clip_val", clip is None or is_number(clip, low=0), "a norm >= 0, or null for no clipping"),
+            ("log_every_n_steps", is_int(trainer.get("log_every_n_steps", 50), 1), "an integer >= 1"),
+            ("accumulate_grad_batches", is_int(trainer.get("accumulate_grad_batches", 1), 1), "an integer >= 1"),
+            ("val_check_interval", interval is None or is_number(interval, low=0, ends="(]"),
+             "a step count >= 1 or a fraction of an epoch in (0, 1]"),
+        ], prefix="trainer.")
     if "text_encoder" in cfg:
         validate_text_encoder(cfg.text_encoder)
     if "data" in cfg:

@@ -195,8 +195,7 @@ class ExpertEnsembleConfig(RaphaelUNetConfig):
             ("time_moe.shared_until", self.time_moe.shared_until == 0.0,
              "0 for model=expert_ensemble (its experts branch from a checkpoint: expert_init)"),
         ])
-        super().validate(num_train_timesteps)
-        return self
+        return super().validate(num_train_timesteps)
 
 
 @dataclass
@@ -220,13 +219,9 @@ class SDUNetConfig(DenoiserConfig):
 SCHEMAS: dict[str, type[DenoiserConfig]] = {
     "raphael": RaphaelUNetConfig, "expert_ensemble": ExpertEnsembleConfig, "sd_unet": SDUNetConfig}
 BY_TARGET = {schema._target_: schema for schema in SCHEMAS.values()}
-
-
-def register_configs() -> None:
-    """`model/<name>_schema` in Hydra's ConfigStore: the base of conf/model/<name>.yaml."""
-    store = ConfigStore.instance()
-    for name, schema in SCHEMAS.items():
-        store.store(group="model", name=f"{name}_schema", node=schema)
+# `model/<name>_schema` in Hydra's ConfigStore: the base of conf/model/<name>.yaml
+for _name, _schema in SCHEMAS.items():
+    ConfigStore.instance().store(group="model", name=f"{_name}_schema", node=_schema)
 
 
 def migrate(data: dict) -> dict:
@@ -246,13 +241,9 @@ def model_config(cfg: Any) -> DenoiserConfig:
     schema its `_target_` names (unknown keys and wrong types raise omegaconf's errors, naming the key)."""
     if isinstance(cfg, DenoiserConfig):
         return cfg
-    data = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
-    data = migrate(data)
+    data = migrate(OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg))
     schema = BY_TARGET.get(data["_target_"])
     if schema is None:
         fail("model._target_", data["_target_"], f"one of {sorted(BY_TARGET)} (a new network adds its config "
              "dataclass to raphael.nn.config.SCHEMAS)")
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), data))
-
-
-register_configs()
