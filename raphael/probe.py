@@ -69,8 +69,7 @@ def probe_module(module, prompts, cfg: DictConfig, out_dir: Path, tag: str) -> d
     result = probe_paths(frame[layers].to_numpy(), frame["word"].to_numpy(), num_experts, int(cfg.folds),
                          int(cfg.seed), OmegaConf.to_container(cfg.xgb))
     frame.to_csv(out_dir / f"paths_{tag}.csv", index=False)
-    plots.confusion_matrix_picture(np.array(result.confusion),
-                                   result.labels, out_dir / f"confusion_{tag}.png",
+    plots.confusion_matrix_picture(np.array(result.confusion), result.labels, out_dir / f"confusion_{tag}.png",
                                    f"{cfg.words.name} ({tag}): {result.accuracy_mean:.1%} CV accuracy")
     plots.path_picture(frame, layers, num_experts, out_dir / f"paths_{tag}.png")
     return {**result.summary(), "layers": layers, "num_experts": num_experts, "seconds": time.perf_counter() - start}

@@ -66,11 +66,10 @@ def seed_summary(df: pd.DataFrame, keys: Sequence[str], values: Sequence[str]) -
 
 
 def fmt(mean: float, sd: float | None = None, digits: int = 3) -> str:
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+    """`mean ± sd`; `n/a` for a missing mean, the mean alone for a missing sd (None or NaN: pd.isna)."""
+    if pd.isna(mean):
         return "n/a"
-    if sd is None or (isinstance(sd, float) and math.isnan(sd)):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+    return f"{mean:.{digits}f}" if sd is None or pd.isna(sd) else f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
 def markdown_table(summary: pd.DataFrame, keys: Sequence[str], values: Sequence[str],
