@@ -58,9 +58,7 @@ def seed_summary(df: pd.DataFrame, keys: Sequence[str], values: Sequence[str]) -
     """Mean and spread over seeds: for each value, `<value>` (mean), `<value>_sd` (std over seeds; NaN
     for one seed) and `n_seeds`."""
     g = df.groupby(list(keys), sort=False)
-    out = g[list(values)].mean()
-    sd = g[list(values)].std(ddof=1).add_suffix("_sd")
-    out = pd.concat([out, sd], axis=1)
+    out = pd.concat([g[list(values)].mean(), g[list(values)].std(ddof=1).add_suffix("_sd")], axis=1)
     out["n_seeds"] = g["seed"].nunique()
     return out.reset_index()
 
