@@ -88,12 +88,9 @@ def validate_data(cfg: DictConfig, down_factor: int = 1) -> None:
     if size % down_factor:
         fail("data.image_size", size, f"a multiple of {down_factor}, the model's down-sampling factor (2^(len("
              f"model.channel_mult) - 1) x model.patch_size); e.g. {max(down_factor, size - size % down_factor)}")
-    check(cfg, [
-        ("batch_size", is_int(cfg.get("batch_size"), 1), "an integer >= 1"),
-        ("num_workers", is_int(cfg.get("num_workers", 0), 0), "an integer >= 0"),
-        ("shuffle_buffer", is_int(cfg.get("shuffle_buffer", 0), 0), "an integer >= 0"),
-        ("max_bad_in_a_row", is_int(cfg.get("max_bad_in_a_row", 1000), 1), "an integer >= 1"),
-    ], prefix="data.")
+    counts = (("batch_size", None, 1), ("num_workers", 0, 0), ("shuffle_buffer", 0, 0), ("max_bad_in_a_row", 1000, 1))
+    check(cfg, [(name, is_int(cfg.get(name, default), low), f"an integer >= {low}") for name, default, low in counts],
+          prefix="data.")
     if cfg.get("generate"):
         return
     for field in ("urls", "val_urls"):
