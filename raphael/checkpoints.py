@@ -36,16 +36,6 @@ def load_module(ckpt: str, map_location: str = "cpu", model=None):
     if not Path(ckpt).is_file():
         raise ConfigError(f"ckpt={ckpt!r} is not a file: pass a .ckpt written by raphael.train "
                           "(outputs/train/<experiment>/<date>/checkpoints/last.ckpt).")
-    if model is not None:
-        try:
-            saved = torch.load(ckpt, map_location="cpu", weights_only=False)["hyper_parameters"]["model"]
-        except Exception as err:
-            raise ConfigError(f"ckpt={ckpt!r} is not a checkpoint written by raphael.train "
-                              f"({type(err).__name__}: {err}).") from None
-        diff = model_config_diff(saved, model)
-        if diff:
-            raise ConfigError(f"ckpt={ckpt!r} was trained with a different model config than the one requested "
-                              f"({'; '.join(diff)}): drop the model overrides, or pass a checkpoint of that model.")
     try:
         # weights_only=False: the hparams are OmegaConf containers, which the weights-only unpickler rejects
         module = RaphaelModule.load_from_checkpoint(ckpt, map_location=map_location, weights_only=False)
@@ -58,4 +48,8 @@ def load_module(ckpt: str, map_location: str = "cpu", model=None):
                               f"({str(err).splitlines()[0]}); load it with the config of the run that wrote it.") from None
         raise ConfigError(f"ckpt={ckpt!r} is not a readable checkpoint (truncated or not a torch file: "
                           f"{str(err).splitlines()[0]}).") from None
+    diff = model_config_diff(module.hparams["model"], model) if model is not None else []
+    if diff:
+        raise ConfigError(f"ckpt={ckpt!r} was trained with a different model config than the one requested "
+                          f"({'; '.join(diff)}): drop the model overrides, or pass a checkpoint of that model.")
     return module.eval().to(torch.device(map_location))

@@ -25,29 +25,30 @@ from tqdm.auto import tqdm
 from raphael.analysis.images import save_grid, to_uint8
 from raphael.checkpoints import load_module
 from raphael.console import quiet_third_party
+from raphael.errors import ConfigError, check, is_int
 from raphael.metrics.alignment import aggregate_details
 from raphael.metrics.fid import ReferenceFID
 from raphael.metrics.fid_features import TorchScriptInception
 from raphael.metrics.report import plot_tradeoff
 from raphael.summary import next_commands
 from raphael.tasks import Task
-from raphael.validation import ConfigError, check_int, user_errors, validate_guidance
+from raphael.validation import user_errors, validate_guidance
 
 
 def validate_eval_config(cfg: DictConfig) -> None:
     validate_guidance("guidance", cfg.guidance)
-    if not (OmegaConf.is_list(cfg.guidance) or isinstance(cfg.guidance, list | tuple)) or len(cfg.guidance) == 0:
-        raise ConfigError(f"guidance={cfg.guidance!r} is not valid: give a non-empty list, e.g. guidance=[1.5,4.5].")
-    for field in ("steps", "batch_size", "grid_size"):
-        check_int(field, cfg[field], low=1)
-    for field in ("num_prompts", "num_holdout", "seed", "prompt_seed"):
-        check_int(field, cfg[field], low=0)
-    if int(cfg.num_prompts) + int(cfg.num_holdout) == 0:
-        raise ConfigError("num_prompts=0 and num_holdout=0: nothing to evaluate; set num_prompts to e.g. 64.")
     allowed = ("inception", *hydra.utils.get_class(cfg.task._target_).feature_networks)
-    if cfg.fid.enabled and cfg.fid.feature not in allowed:
-        raise ConfigError(f"fid.feature={cfg.fid.feature!r} is not valid for task={cfg.task._target_}: allowed "
-                          f"values are {', '.join(allowed)}.")
+    check(cfg, [
+        ("guidance", OmegaConf.is_list(cfg.guidance) or isinstance(cfg.guidance, list | tuple),
+         "give a non-empty list, e.g. guidance=[1.5,4.5]"),
+        *[(name, is_int(cfg[name], 1), "an integer >= 1") for name in ("steps", "batch_size", "grid_size")],
+        *[(name, is_int(cfg[name], 0), "an integer >= 0")
+          for name in ("num_prompts", "num_holdout", "seed", "prompt_seed")],
+        ("num_prompts", cfg.num_prompts != 0 or cfg.num_holdout != 0,
+         "at least 1 when num_holdout=0, else there is nothing to evaluate (e.g. 64)"),
+        ("fid.feature", not cfg.fid.enabled or cfg.fid.feature in allowed,
+         f"allowed values for task={cfg.task._target_} are {', '.join(allowed)}"),
+    ])
 
 
 def training_run_info(ckpt: str | Path) -> dict:
@@ -68,12 +69,6 @@ def training_run_info(ckpt: str | Path) -> dict:
             if o.startswith("experiment="):
                 info["experiment"] = o.split("=", 1)[1]
     return info
-
-
-def _device(name: str) -> str:
-    if name == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return name
 
 
 def build_task(cfg: DictConfig, run: dict) -> Task:
@@ -104,32 +99,19 @@ def feature_network(cfg: DictConfig, task: Task, log=print) -> torch.nn.Module:
     return task.feature_network(str(cfg.fid.feature), cfg.fid.cache_dir, options, log=log)
 
 
-def plot_single_tradeoff(results: list[dict], label: str, path: Path) -> Path:
-    curve = {
-        "guidance": [r["guidance"] for r in results],
-        "fid": [r["fid"] for r in results],
-        "alignment": [r["alignment"]["overall"]["mean"] for r in results],
-        "alignment_err": [r["alignment"]["overall"]["ci_half"] for r in results],
-    }
-    return plot_tradeoff({label: curve}, path, title=f"{label}: FID vs alignment over guidance")
-
-
-def evaluate(cfg: DictConfig, output_dir: str | Path, module=None, log=print) -> dict:
-    """Run the whole evaluation; returns (and writes) the metrics dict. `module` skips loading `cfg.ckpt`."""
-
+def evaluate(cfg: DictConfig, output_dir: str | Path, log=print) -> dict:
+    """Run the whole evaluation; returns (and writes) the metrics dict."""
     validate_eval_config(cfg)
     output_dir = Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
-    device = _device(str(cfg.device))
-    run = training_run_info(cfg.ckpt) if cfg.get("ckpt") else {"experiment": None, "seed": None, "overrides": []}
-    if module is None:
-        module = load_module(cfg.ckpt, map_location=device)
-    module = module.to(device).eval()
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if cfg.device == "auto" else str(cfg.device)
+    module = load_module(cfg.ckpt, map_location=device)  # in eval mode, on `device`
+    run = training_run_info(cfg.ckpt)
     task = build_task(cfg, run)
     size = int(module.image_size)
     sets = prompt_sets(cfg, task, size)
     prompts = [(name, caption, meta) for name, items in sets.items() for caption, meta in items]
-    label = cfg.label or run.get("experiment") or Path(str(cfg.ckpt)).stem
+    label = cfg.label or run["experiment"] or Path(cfg.ckpt).stem
 
     fid = None
     if cfg.fid.enabled:
@@ -194,7 +176,7 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, module=None, log=print) ->
 
     metrics = {
         "label": label,
-        "ckpt": str(cfg.ckpt) if cfg.get("ckpt") else None,
+        "ckpt": str(cfg.ckpt),
         "run": run,
         "model": dataclasses.asdict(module.model_cfg),
         "settings": {
@@ -209,26 +191,24 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, module=None, log=print) ->
         "results": results,
         "grids": grids,
     }
+    # numpy scalars as numbers, anything else json cannot write as text
+    text = json.dumps(metrics, indent=1, default=lambda value: value.item() if hasattr(value, "item") else str(value))
     path = output_dir / "metrics.json"
-    path.write_text(json.dumps(metrics, indent=1, default=_json_default))
+    path.write_text(text)
     if cfg.get("out_json"):
         Path(cfg.out_json).parent.mkdir(parents=True, exist_ok=True)
-        Path(cfg.out_json).write_text(json.dumps(metrics, indent=1, default=_json_default))
+        Path(cfg.out_json).write_text(text)
     if all(r["fid"] is not None and math.isfinite(r["fid"]) and r["alignment"] for r in results):
-        metrics["plot"] = str(plot_single_tradeoff(results, label, output_dir / "tradeoff.png"))
+        curve = {"guidance": guidance, "fid": [r["fid"] for r in results],
+                 "alignment": [r["alignment"]["overall"]["mean"] for r in results],
+                 "alignment_err": [r["alignment"]["overall"]["ci_half"] for r in results]}
+        metrics["plot"] = str(plot_tradeoff({label: curve}, output_dir / "tradeoff.png",
+                                            title=f"{label}: FID vs alignment over guidance"))
     if cfg.get("wandb") and cfg.wandb.enabled:
         log_wandb(cfg, metrics, output_dir)
     log(f"[evaluate] wrote {path}; grids: {', '.join(grids.values())}")
     log(next_commands(cfg.ckpt, skip="evaluate"))
     return metrics
-
-
-def _json_default(value):
-    if isinstance(value, float | int):
-        return value
-    if hasattr(value, "item"):
-        return value.item()
-    return str(value)
 
 
 def log_wandb(cfg: DictConfig, metrics: dict, output_dir: Path) -> None:

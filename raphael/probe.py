@@ -32,21 +32,21 @@ from raphael.analysis.diffusion_paths import (
 from raphael.analysis.probe import probe_paths
 from raphael.checkpoints import load_module
 from raphael.console import quiet_third_party
+from raphael.errors import ConfigError, check, is_int
 from raphael.module import RaphaelModule
 from raphael.summary import next_commands
-from raphael.validation import ConfigError, check_int, user_errors
+from raphael.validation import user_errors
 
 
 def validate_probe_config(cfg: DictConfig) -> None:
-    if cfg.mode not in MODES:
-        raise ConfigError(f"mode={cfg.mode!r} is not valid: allowed {list(MODES)}.")
-    if cfg.subwords not in SUBWORDS:
-        raise ConfigError(f"subwords={cfg.subwords!r} is not valid: allowed {list(SUBWORDS)}.")
-    check_int("folds", cfg.folds, low=2, allowed="cross-validation needs at least 2 folds (the paper: 5)")
-    check_int("steps", cfg.steps, low=1, allowed="at least one DDIM step (e.g. 3)")
-    if not cfg.words.get("groups"):
-        raise ConfigError("words.groups is empty: pick words=adjectives|verbs|coco|shapes or give groups "
-                          "of {words: FILE, templates: FILE}.")
+    check(cfg, [
+        ("mode", cfg.mode in MODES, f"allowed {list(MODES)}"),
+        ("subwords", cfg.subwords in SUBWORDS, f"allowed {list(SUBWORDS)}"),
+        ("folds", is_int(cfg.folds, 2), "cross-validation needs at least 2 folds (the paper: 5)"),
+        ("steps", is_int(cfg.steps, 1), "at least one DDIM step (e.g. 3)"),
+        ("words.groups", bool(cfg.words.get("groups")),
+         "pick words=adjectives|verbs|coco|shapes or give groups of {words: FILE, templates: FILE}"),
+    ])
 
 
 def build_prompts(words_cfg: DictConfig) -> list:
@@ -60,13 +60,6 @@ def build_prompts(words_cfg: DictConfig) -> list:
     return prompts
 
 
-def untrained_like(module, seed: int):
-    """A fresh module from the checkpoint's hparams, weights initialised under `seed`, nothing loaded."""
-
-    L.seed_everything(seed, verbose=False)
-    return RaphaelModule(**module.hparams).eval()
-
-
 def probe_module(module, prompts, cfg: DictConfig, out_dir: Path, tag: str) -> dict:
     start = time.perf_counter()
     frame = collect_paths(module, prompts, cfg.mode, cfg.subwords, int(cfg.steps), float(cfg.guidance),
@@ -76,8 +69,7 @@ def probe_module(module, prompts, cfg: DictConfig, out_dir: Path, tag: str) -> d
     result = probe_paths(frame[layers].to_numpy(), frame["word"].to_numpy(), num_experts, int(cfg.folds),
                          int(cfg.seed), OmegaConf.to_container(cfg.xgb))
     frame.to_csv(out_dir / f"paths_{tag}.csv", index=False)
-    plots.confusion_matrix_picture(np.array(result.confusion),
-                                   result.labels, out_dir / f"confusion_{tag}.png",
+    plots.confusion_matrix_picture(np.array(result.confusion), result.labels, out_dir / f"confusion_{tag}.png",
                                    f"{cfg.words.name} ({tag}): {result.accuracy_mean:.1%} CV accuracy")
     plots.path_picture(frame, layers, num_experts, out_dir / f"paths_{tag}.png")
     return {**result.summary(), "layers": layers, "num_experts": num_experts, "seconds": time.perf_counter() - start}
@@ -108,8 +100,9 @@ def run_probe(cfg: DictConfig) -> dict:
     figures = {"ckpt": str(cfg.ckpt), "words": cfg.words.name, "mode": cfg.mode, "subwords": cfg.subwords,
                "seed": int(cfg.seed), "folds": int(cfg.folds), "steps": int(cfg.steps),
                "trained": probe_module(module, prompts, cfg, out_dir, "trained")}
-    if cfg.control:
-        figures["untrained"] = probe_module(untrained_like(module, int(cfg.seed)), prompts, cfg, out_dir, "untrained")
+    if cfg.control:  # a fresh module from the checkpoint's hparams, weights initialised under `seed`, nothing loaded
+        L.seed_everything(int(cfg.seed), verbose=False)
+        figures["untrained"] = probe_module(RaphaelModule(**module.hparams).eval(), prompts, cfg, out_dir, "untrained")
     (out_dir / "probe.json").write_text(json.dumps(figures, indent=2))
     print_table(figures, cfg.words.name)
     print(f"wrote {out_dir / 'probe.json'} (path pictures and confusion matrices beside it)")

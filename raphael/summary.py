@@ -19,8 +19,7 @@ def _newest(folder: Path, pattern: str) -> Path | None:
     return found[-1] if found else None
 
 
-def training_summary(run_dir: str | Path, metrics: dict[str, float], steps: int, wall_seconds: float,
-                     prompt: str = "a large red circle on the left") -> str:
+def training_summary(run_dir: str | Path, metrics: dict[str, float], steps: int, wall_seconds: float) -> str:
     run = Path(run_dir)
     ckpt = run / "checkpoints" / "last.ckpt"
     grid = _newest(run / "samples", "step_*.png")
@@ -33,7 +32,7 @@ def training_summary(run_dir: str | Path, metrics: dict[str, float], steps: int,
              f"  metrics CSV  {csv}" if csv.is_file() else None,
              f"  W&B run      {wandb_run} (offline; upload with: wandb sync {wandb_run})" if wandb_run else None]
     if ckpt.is_file():
-        lines.append(next_commands(ckpt, prompt=prompt))
+        lines.append(next_commands(ckpt))
     return "\n".join(line for line in lines if line is not None)
 
 

