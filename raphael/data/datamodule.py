@@ -86,12 +86,7 @@ class ShardDataModule(L.LightningDataModule):
         val_batch_size: int | None = None,
         max_bad_in_a_row: int = 1000,
     ):
-        super().__init__()
-        if batch_size < 1 or num_workers < 0 or shuffle_buffer < 0:
-            raise ValueError(
-                f"data: batch_size >= 1, num_workers >= 0, shuffle_buffer >= 0 needed "
-                f"(got {batch_size}, {num_workers}, {shuffle_buffer})"
-            )
+        super().__init__()  # the values are checked with the rest of the config (raphael.validation.validate_data)
         self.urls, self.val_urls = str(urls), (str(val_urls) if val_urls else None)
         self.image_size, self.batch_size = int(image_size), int(batch_size)
         self.val_batch_size = int(val_batch_size or batch_size)
