@@ -68,7 +68,7 @@ VALUES = {
     "trainer.max_steps=abc": ["trainer.max_steps", "'abc'"],
     "trainer.log_every_n_steps=0": ["trainer.log_every_n_steps", ">= 1"],
     "data.image_size=0": ["data.image_size", "positive integer"],
-    "data.image_size=15": ["data.image_size", "15", "multiple of 2"],
+    "data.image_size=15": ["data.image_size", "15", "multiple of 4"],
     "data.batch_size=0": ["data.batch_size", ">= 1"],
     "data.num_workers=-1": ["data.num_workers", ">= 0"],
     "diffusion.guidance=[]": ["diffusion.guidance", "at least one"],
@@ -95,12 +95,12 @@ def test_bad_value_is_named_before_work(override):
         assert word in str(err.value), (word, str(err.value))
 
 
-def test_image_size_must_fit_the_default_unet():
+def test_image_size_must_fit_the_default_unet():  # 2x2 patch stem x 2 halvings: multiples of 8
     from conftest import compose_train
 
     from raphael.validation import ConfigError, validate_config
 
-    with pytest.raises(ConfigError, match=r"data.image_size=30 is not valid: a multiple of 4"):
+    with pytest.raises(ConfigError, match=r"data.image_size=30 is not valid: a multiple of 8"):
         validate_config(compose_train("data.image_size=30", tiny=False))
 
 

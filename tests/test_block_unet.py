@@ -19,7 +19,7 @@ DY = 12
 
 
 def tiny_cfg(**over) -> dict:
-    cfg = dict(_target_=RaphaelUNetConfig._target_, channels=8, channel_mult=[1, 2], transformer_depth=[1, 1], mid_transformer_depth=1, head_dim=8,
+    cfg = dict(_target_=RaphaelUNetConfig._target_, channels=8, patch_size=1, channel_mult=[1, 2], transformer_depth=[1, 1], mid_transformer_depth=1, head_dim=8,
                ffn_mult=2, gate=dict(hidden=8, noise_std=0.01, grad="switch"),
                edge=dict(enabled=True, hidden=8, source="pooled"))
     cfg.update(over)
