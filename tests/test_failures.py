@@ -84,6 +84,17 @@ def test_a_nan_gradient_is_caught_before_the_optimizer_step(tmp_path):
         tiny_trainer(tmp_path).fit(NaNGrad(bad_step=99))
 
 
+def test_a_huge_finite_gradient_is_not_called_non_finite(tmp_path):
+    class HugeGrad(NaNAtStep):  # its norm overflows float32 (the guard's fused check fires), every value is finite
+        def on_after_backward(self):
+            if self.global_step == 2:
+                self.net.weight.grad.fill_(1e20)
+
+    trainer = tiny_trainer(tmp_path, gradient_clip_val=1.0)
+    trainer.fit(HugeGrad(bad_step=99))
+    assert trainer.global_step == 6
+
+
 def test_ctrl_c_saves_an_interrupted_checkpoint(tmp_path):
     class Interrupted(NaNAtStep):
         def training_step(self, batch, batch_idx):
