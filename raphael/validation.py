@@ -20,7 +20,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from raphael.data.shards import expand_urls, is_local
-from raphael.diffusion.loss import PREDICTION_TYPES, WEIGHTINGS
+from raphael.diffusion.loss import PREDICTION_TYPES, T_SAMPLINGS, WEIGHTINGS
 from raphael.errors import ConfigError, UserError, check, fail, is_int, is_number
 from raphael.lr_schedule import DECAYS
 from raphael.nn.config import DenoiserConfig, model_config
@@ -121,6 +121,9 @@ def validate_config(cfg: DictConfig) -> None:
             ("loss.weighting", loss.get("weighting", "none") in WEIGHTINGS, f"allowed: {', '.join(WEIGHTINGS)}"),
             ("loss.snr_gamma", is_number(loss.get("snr_gamma", 5.0), low=0, ends="(]"),
              "must be a number > 0 (min-SNR-gamma: 5)"),
+            ("loss.t_sampling", loss.get("t_sampling", "uniform") in T_SAMPLINGS, f"allowed: {', '.join(T_SAMPLINGS)}"),
+            ("loss.t_mean", is_number(loss.get("t_mean", 0.0)), "must be a number (logit-normal location)"),
+            ("loss.t_std", is_number(loss.get("t_std", 1.0), low=0, ends="(]"), "must be a number > 0"),
             ("cond_drop", is_number(diffusion.cond_drop, 0, 1, ends="[)"), "must lie in [0, 1) (the paper: 0.1)"),
         ], prefix="diffusion.")
         validate_guidance("diffusion.guidance", diffusion.guidance)

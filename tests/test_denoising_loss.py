@@ -66,3 +66,18 @@ def test_draw_shapes_and_bad_values():
     assert t.shape == (4,) and noise.shape == x0.shape and int(t.max()) < 1000
     with pytest.raises(ValueError, match="diffusion.loss.weighting"):
         DenoisingLoss(DDPMScheduler(), "snr")
+    with pytest.raises(ValueError, match="diffusion.loss.t_sampling"):
+        DenoisingLoss(DDPMScheduler(), t_sampling="lognormal")
+
+
+def test_logit_normal_draws_follow_their_location():
+    """t = floor(T * sigmoid(n)), n ~ N(mean, std): the median t sits at T * sigmoid(mean), all t in range."""
+    x0 = torch.zeros(20000, 1)
+    for mean in (0.0, 1.0):
+        loss = DenoisingLoss(DDPMScheduler(num_train_timesteps=1000), t_sampling="logit_normal", t_mean=mean)
+        torch.manual_seed(0)
+        t, _ = loss.draw(x0)
+        assert 0 <= int(t.min()) and int(t.max()) <= 999
+        assert abs(t.float().median().item() - 1000 * torch.sigmoid(torch.tensor(mean)).item()) < 15
+        # the middle half of the process gets more than half the draws (uniform: exactly half)
+        assert ((t >= 250) & (t < 750)).float().mean() > (0.6 if mean == 0.0 else 0.3)

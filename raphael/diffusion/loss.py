@@ -7,6 +7,9 @@ Weightings (per sample, on the MSE to the target; SNR(t) = alpha_bar / (1 - alph
 - `min_snr`: min-SNR-gamma (Hang et al. 2023), expressed for each target so that all three weigh the
   implied x0 error by min(SNR, gamma): epsilon min(SNR, g) / SNR, v min(SNR, g) / (SNR + 1),
   sample (x0) min(SNR, g).
+
+Timestep draws (`t_sampling`): `uniform` over 0..T-1 (DDPM), or `logit_normal` (Esser et al. 2024, SD3):
+t = floor(T * sigmoid(n)), n ~ N(t_mean, t_std), which spends more samples on the middle of the process.
 """
 
 from __future__ import annotations
@@ -17,14 +20,19 @@ from torch import Tensor
 
 PREDICTION_TYPES = ("epsilon", "v_prediction", "sample")
 WEIGHTINGS = ("none", "min_snr")
+T_SAMPLINGS = ("uniform", "logit_normal")
 
 
 class DenoisingLoss:
     """`draw(x0)` -> (t, noise); `loss(prediction, x0, noise, t, position_weight)` -> scalar."""
 
-    def __init__(self, scheduler: DDPMScheduler, weighting: str = "none", snr_gamma: float = 5.0):
+    def __init__(self, scheduler: DDPMScheduler, weighting: str = "none", snr_gamma: float = 5.0,
+                 t_sampling: str = "uniform", t_mean: float = 0.0, t_std: float = 1.0):
         if weighting not in WEIGHTINGS:
             raise ValueError(f"diffusion.loss.weighting = {weighting!r} is not allowed: one of {list(WEIGHTINGS)}")
+        if t_sampling not in T_SAMPLINGS:
+            raise ValueError(f"diffusion.loss.t_sampling = {t_sampling!r} is not allowed: one of {list(T_SAMPLINGS)}")
+        self.t_sampling, self.t_mean, self.t_std = t_sampling, float(t_mean), float(t_std)
         self.scheduler = scheduler
         self.prediction_type = scheduler.config.prediction_type
         if self.prediction_type not in PREDICTION_TYPES:
@@ -39,8 +47,13 @@ class DenoisingLoss:
         return int(self.scheduler.config.num_train_timesteps)
 
     def draw(self, x0: Tensor) -> tuple[Tensor, Tensor]:
-        """Uniform t and Gaussian noise shaped like x0, from torch's global RNG (the module seeds it per step)."""
-        t = torch.randint(0, self.num_timesteps, (x0.shape[0],), device=x0.device)
+        """t (`t_sampling`) and Gaussian noise shaped like x0, from torch's global RNG (the module seeds it per step)."""
+        T, B = self.num_timesteps, x0.shape[0]
+        if self.t_sampling == "logit_normal":
+            u = torch.sigmoid(torch.randn(B, device=x0.device) * self.t_std + self.t_mean)
+            t = (u * T).long().clamp(max=T - 1)
+        else:
+            t = torch.randint(0, T, (B,), device=x0.device)
         return t, torch.randn_like(x0)
 
     def target(self, x0: Tensor, noise: Tensor, t: Tensor) -> Tensor:
