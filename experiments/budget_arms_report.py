@@ -3,7 +3,10 @@
 arm, seed and guidance, with the steps each run reached in its 19 minutes, beside the budget=cpu reference
 runs (experiments/budget_cpu/results: experiment=raphael, lr 1e-3, no decay, EMA 0.998).
 
-    python experiments/budget_arms_report.py experiments/<folder> "<title>"
+    python experiments/budget_arms_report.py experiments/<folder> "<title>" [<reference results folder>]
+
+The reference defaults to experiments/budget_cpu/results; a later folder names its own (e.g. the committed
+budget=cpu recipe's runs) as the third argument.
 """
 
 from __future__ import annotations
@@ -63,9 +66,12 @@ def plot(folder: Path, groups: dict[str, list[Path]], guidance: float = 1.0) -> 
     return out
 
 
-def main(folder: Path, title: str) -> str:
+def main(folder: Path, title: str, reference: Path | None = None) -> str:
     lines = ["| arm | seed | steps | guidance | " + " | ".join(k[2] for k in KEYS) + " |", "|" + "---|" * (4 + len(KEYS))]
-    groups = {"reference: constant_1e-3 (budget_cpu)": list(BASELINE.glob("*.json"))}
+    if reference is None:
+        groups = {"reference: constant_1e-3 (budget_cpu)": list(BASELINE.glob("*.json"))}
+    else:
+        groups = {f"reference: {reference.parent.parent.name}/{reference.name}": list(reference.glob("*.json"))}
     groups |= {arm.name: list(arm.glob("*.json")) for arm in sorted(p for p in (folder / "results").iterdir() if p.is_dir())}
     for arm, files in groups.items():
         lines += rows(arm, files)
@@ -78,4 +84,4 @@ def main(folder: Path, title: str) -> str:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]), sys.argv[2])
+    main(Path(sys.argv[1]), sys.argv[2], Path(sys.argv[3]) if len(sys.argv) > 3 else None)
