@@ -36,3 +36,10 @@ def test_option_composes_and_validates(group, option, tmp_path):
     if (group, option) in COMPOSE_ONLY:
         return
     validate_config(cfg)
+
+
+def test_budget_cpu_keeps_the_raw_weights(tmp_path):
+    """budget=cpu decays lr to 0 and drops the EMA callback (experiments/cpu_recipe); other budgets keep it."""
+    cfg = compose_train("budget=cpu", f"paths.root_dir={tmp_path}")
+    assert cfg.callbacks.ema is None and cfg.optim.decay == "linear"
+    assert compose_train("budget=small", f"paths.root_dir={tmp_path}").callbacks.ema is not None
