@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from raphael.nn.text_encoder import FrozenTextEncoder
@@ -28,3 +29,58 @@ def test_cache_keeps_at_most_cache_size_captions():
     enc = FrozenTextEncoder(cache_size=2)
     enc(["a", "b", "c"])
     assert len(enc._cache) == 2
+
+
+def test_warm_encodes_only_the_missing_captions_and_matches_fresh_encoding():
+    enc = FrozenTextEncoder(cache_size=8)
+    enc(["a red circle"])
+    captions = ["a red circle", "", "two small blue squares on the left and a pink diamond", "a red circle"]
+    assert enc.warm(captions, batch_size=2) == 2
+    got, want = enc(captions), FrozenTextEncoder()(captions)
+    assert torch.equal(got.mask, want.mask)
+    assert torch.allclose(got.states[got.mask], want.states[want.mask], atol=1e-5)
+    try:
+        FrozenTextEncoder(cache_size=1).warm(["a", "b"])
+    except ValueError as err:
+        assert "text_encoder.cache_size = 1" in str(err)
+    else:
+        raise AssertionError("warm() past cache_size must say so")
+
+
+def _store_run(shards, encoder):
+    from types import SimpleNamespace
+
+    from raphael.callbacks.text_states import TextStateStore
+
+    trainer = SimpleNamespace(datamodule=SimpleNamespace(train_shards=shards), is_global_zero=True)
+    store = TextStateStore()
+    store.on_fit_start(trainer, SimpleNamespace(text_encoder=encoder, _frozen_to_device=lambda: None))
+    return store
+
+
+def test_text_state_store_is_written_once_and_read_back(tmp_path):
+    from raphael.callbacks.text_states import shard_captions
+    from raphael.tasks.shapes.shards import write_shapes_shards
+
+    write_shapes_shards(tmp_path / "shapes", num=24, val=4, seed=0, shard_size=12, progress=False)
+    shards = sorted(str(p) for p in (tmp_path / "shapes").glob("train-*.tar"))
+    captions = shard_captions(shards)
+    assert 1 < len(captions) <= 24 and all(captions)
+
+    first = FrozenTextEncoder(cache_size=100)
+    assert (_store_run(shards, first).encoded, len(first._cache)) == (len(captions) + 1, len(captions) + 1)
+    stores = list((tmp_path / "shapes" / "text_states").glob("*.pt"))
+    assert [p.stem for p in stores] == [first.identity()]
+    assert set(first._cache) == {"", *captions}
+
+    second = FrozenTextEncoder(cache_size=100)
+    second._encode = lambda caps: (_ for _ in ()).throw(AssertionError(f"encoded {caps}"))  # all from disk
+    assert _store_run(shards, second).loaded == len(captions) + 1
+    got, want = second(captions), FrozenTextEncoder()(captions)
+    assert torch.allclose(got.states[got.mask], want.states[want.mask], atol=1e-5)
+
+    stores[0].write_bytes(b"not a torch file")  # a damaged store: reported, encoded again, rewritten
+    with pytest.warns(UserWarning, match="could not read the text-state store"):
+        third = _store_run(shards, FrozenTextEncoder(cache_size=100))
+    assert (third.loaded, third.encoded) == (0, len(captions) + 1)
+    assert torch.load(stores[0], weights_only=True)["captions"][0] == ""

