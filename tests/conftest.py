@@ -20,6 +20,9 @@ CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 # The test size: conf/debug/default.yaml (tiny widths, 16x16 images, a few steps), composed last.
 TINY = ["debug=default"]
+# The EMA weight average (conf/callbacks/default.yaml's node), for tests of it: budget=small and budget=cpu run without.
+EMA_ON = ("callbacks.ema={_target_: lightning.pytorch.callbacks.WeightAveraging, multi_avg_fn: "
+          "{_target_: torch.optim.swa_utils.get_ema_multi_avg_fn, decay: 0.995}}")
 
 
 def compose_train(*overrides: str, tiny: bool = True):

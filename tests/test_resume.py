@@ -11,6 +11,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bad_shards import write_good_shards  # noqa: E402
+from conftest import EMA_ON  # noqa: E402
 
 from raphael.data.datamodule import ShardDataModule  # noqa: E402
 from raphael.data.stepstream import SegmentPipeline, StepStream  # noqa: E402
@@ -82,7 +83,7 @@ def test_a_killed_run_resumed_with_ckpt_path_last_equals_an_uninterrupted_run(tm
     url = write_good_shards(tmp_path / "shards")
     steps, kill_at = 6, 3
     common = ["experiment=raphael", f"trainer.max_steps={steps}", "trainer.deterministic=true",
-              "+callbacks.single_thread={_target_: train_harness.SingleThread}"]
+              "+callbacks.single_thread={_target_: train_harness.SingleThread}", EMA_ON]
 
     def record(name):
         return f"+callbacks.recorder={{_target_: train_harness.LossRecorder, path: {tmp_path}/{name}.jsonl}}"

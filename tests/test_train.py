@@ -7,7 +7,7 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
-from conftest import compose_train
+from conftest import EMA_ON, compose_train
 from omegaconf import open_dict
 
 EXPERIMENTS = sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "experiment").glob("*.yaml"))
@@ -91,7 +91,7 @@ def test_time_experts_warm_start_splits_at_its_budget_fraction(shards, tmp_path)
         "experiment=raphael", "model.time_moe.shared_until=0.5", f"paths.root_dir={tmp_path}",
         f"paths.output_dir={tmp_path / 'run'}", f"data.urls='{shards}/train-{{000000..000001}}.tar'",
         "data.val_urls=null", "data.generate=null", "logger=csv", "trainer.limit_val_batches=0",
-        "trainer.val_check_interval=null", "+callbacks.watch._target_=test_train.WatchTimeExperts",
+        "trainer.val_check_interval=null", "+callbacks.watch._target_=test_train.WatchTimeExperts", EMA_ON,
     )
     with open_dict(cfg):
         cfg.pop("hydra")

@@ -14,4 +14,7 @@ declare -A ARM=(
   [b64_lr4e-3]="data.batch_size=64 optim.optimizer.lr=4e-3"
   # the two recipe arms of experiments/cpu_recipe that read above its no-EMA seed 0 (0.737, 0.738 vs 0.728), together
   [beta2_logit_normal]="optim.optimizer.betas=[0.9,0.99] diffusion.loss.t_sampling=logit_normal"
+  # from budget=cpu as committed at 4ba32c6 (which holds the two above): one more step along each
+  [beta2_0.95]="optim.optimizer.betas=[0.9,0.95]"
+  [t_mean_0.3]="diffusion.loss.t_mean=0.3"
 )
