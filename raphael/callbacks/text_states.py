@@ -5,8 +5,9 @@ callback the encoder's in-memory cache fills during the first epoch, in the load
 longest caption of each), and every run pays it again: at budget=cpu about 75 s of a 19-minute run. Here, at
 fit start, the captions of the local training shards are read (their .txt members only), the states stored
 in `<shard folder>/text_states/<encoder identity>.pt` are loaded, the captions still missing are encoded
-longest-first in batches of similar length, and the store is rewritten when it grew (atomic replace, by rank
-0). A store that cannot be read or written is reported and skipped: the run then encodes as before.
+longest-first in batches of similar length, and when any were, the store is rewritten with this run's captions
+(atomic replace, by rank 0). A store that cannot be read or written is reported and skipped: the run then
+encodes as before.
 """
 
 from __future__ import annotations
