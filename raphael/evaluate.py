@@ -32,11 +32,12 @@ from raphael.metrics.fid_features import TorchScriptInception
 from raphael.metrics.report import plot_tradeoff
 from raphael.summary import next_commands
 from raphael.tasks import Task
-from raphael.validation import user_errors, validate_guidance
+from raphael.validation import user_errors, validate_eta, validate_guidance
 
 
 def validate_eval_config(cfg: DictConfig) -> None:
     validate_guidance("guidance", cfg.guidance)
+    validate_eta("eta", cfg.get("eta"), allow_none=True)
     allowed = ("inception", *hydra.utils.get_class(cfg.task._target_).feature_networks)
     check(cfg, [
         ("guidance", OmegaConf.is_list(cfg.guidance) or isinstance(cfg.guidance, list | tuple),
@@ -125,6 +126,7 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, log=print) -> dict:
     bs = int(cfg.batch_size)
     batches = [prompts[i : i + bs] for i in range(0, len(prompts), bs)]
     guidance = [float(w) for w in cfg.guidance]
+    eta = float(module.diffusion_cfg.get("sample_eta", 0.0) if cfg.get("eta") is None else cfg.eta)
     results, grids = [], {}
     module.generate([prompts[0][1]], guidance=guidance[0], steps=1, seed=0)  # warm-up: keep first-call costs out of samples/s
     bar = tqdm(total=len(guidance) * len(batches), desc=f"evaluate {label}", unit="batch", mininterval=5,
@@ -137,7 +139,7 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, log=print) -> dict:
         for b, batch in enumerate(batches):
             start = time.perf_counter()
             images = module.generate([c for _, c, _ in batch], guidance=w, steps=int(cfg.steps),
-                                     seed=int(cfg.seed) + 1009 * b)
+                                     seed=int(cfg.seed) + 1009 * b, eta=eta)
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             gen_seconds += time.perf_counter() - start
@@ -180,7 +182,7 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, log=print) -> dict:
         "run": run,
         "model": dataclasses.asdict(module.model_cfg),
         "settings": {
-            "guidance": guidance, "steps": int(cfg.steps), "sampler": "ddim",
+            "guidance": guidance, "steps": int(cfg.steps), "sampler": "ddim", "eta": eta,
             "num_prompts": int(cfg.num_prompts), "num_holdout": int(cfg.num_holdout),
             "prompt_seed": int(cfg.prompt_seed), "seed": int(cfg.seed), "batch_size": bs,
             "task": task.name, "holdout_pairs": getattr(task, "holdout_pairs", None), "image_size": size,

@@ -177,8 +177,10 @@ class RaphaelModule(L.LightningModule):
         seed: int = 0,
         size: tuple[int, int] | None = None,
         on_step=None,
+        eta: float | None = None,
     ) -> torch.Tensor:
-        """Images in [-1, 1], (B, 3, H, W), by DDIM with classifier-free guidance."""
+        """Images in [-1, 1], (B, 3, H, W), by DDIM with classifier-free guidance. `eta` None: the run's
+        `diffusion.sample_eta` (0, deterministic DDIM, for checkpoints written before it existed)."""
         was_training = self.net.training
         self.net.eval()
         h, w = size or (self.image_size, self.image_size)
@@ -194,6 +196,7 @@ class RaphaelModule(L.LightningModule):
             generator=torch.Generator().manual_seed(seed),
             device=text.states.device,
             on_step=on_step,
+            eta=self.diffusion_cfg.get("sample_eta", 0.0) if eta is None else eta,
         )
         self.net.train(was_training)
         return self.from_latent(x).clamp(-1, 1)

@@ -10,7 +10,7 @@ from raphael.checkpoints import load_module
 from raphael.console import quiet_third_party
 from raphael.errors import check, is_int
 from raphael.summary import next_commands
-from raphael.validation import user_errors, validate_guidance
+from raphael.validation import user_errors, validate_eta, validate_guidance
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="sample")
@@ -18,11 +18,13 @@ def main(cfg: DictConfig) -> None:
     quiet_third_party()
     with user_errors():
         validate_guidance("guidance", cfg.guidance)
+        validate_eta("eta", cfg.get("eta"), allow_none=True)
         check(cfg, [("num", is_int(cfg.num, 1), "how many images: an integer >= 1"),
                     ("steps", is_int(cfg.steps, 1), "DDIM steps: an integer >= 1 (25 is the default)"),
                     ("seed", is_int(cfg.seed, 0), "an integer >= 0")])
         module = load_module(cfg.ckpt, model=cfg.get("model"))  # +model.x=... : must match the ckpt
-        images = module.generate([cfg.prompt] * cfg.num, guidance=cfg.guidance, steps=cfg.steps, seed=cfg.seed)
+        images = module.generate([cfg.prompt] * cfg.num, guidance=cfg.guidance, steps=cfg.steps, seed=cfg.seed,
+                                 eta=cfg.get("eta"))
         path = save_grid(to_uint8(images), cfg.out, captions=[cfg.prompt] * cfg.num)
     print(f"wrote {path} ({cfg.num} samples of {cfg.prompt!r}, guidance {cfg.guidance}, {cfg.steps} DDIM steps)")
     print(next_commands(cfg.ckpt, skip="sample", prompt=cfg.prompt))

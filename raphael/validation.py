@@ -57,6 +57,13 @@ def validate_guidance(field: str, weights) -> None:
         fail(field, values, "guidance weights must be >= 0 (1 = no guidance; the paper uses 1.5 to 9)")
 
 
+def validate_eta(field: str, eta, allow_none: bool = False) -> None:
+    """The DDIM sampler's noise scale: a number in [0, 1] (None: the training run's, where allowed)."""
+    if not (allow_none and eta is None) and not is_number(eta, 0, 1):
+        fail(field, eta, "a number in [0, 1]: 0 is deterministic DDIM, 1 the DDPM posterior's noise"
+             + (", null the training run's diffusion.sample_eta" if allow_none else ""))
+
+
 def validate_text_encoder(cfg: DictConfig) -> None:
     path = cfg.get("path")
     if path is not None:
@@ -127,6 +134,7 @@ def validate_config(cfg: DictConfig) -> None:
             ("cond_drop", is_number(diffusion.cond_drop, 0, 1, ends="[)"), "must lie in [0, 1) (the paper: 0.1)"),
         ], prefix="diffusion.")
         validate_guidance("diffusion.guidance", diffusion.guidance)
+        validate_eta("diffusion.sample_eta", diffusion.get("sample_eta", 0.0))
     down_factor = 1
     if "model" in cfg:
         down_factor = validate_model(cfg.model, steps).size_multiple

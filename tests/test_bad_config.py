@@ -74,6 +74,7 @@ VALUES = {
     "diffusion.guidance=[]": ["diffusion.guidance", "at least one"],
     "diffusion.guidance=[abc]": ["diffusion.guidance", "'abc'"],
     "diffusion.sample_steps=0": ["diffusion.sample_steps", ">= 1"],
+    "diffusion.sample_eta=1.5": ["diffusion.sample_eta=1.5", "[0, 1]"],
     "diffusion.num_train_timesteps=500": ["model.num_train_timesteps", "diffusion.num_train_timesteps = 500"],
     "model.head_dim=64": ["model.head_dim", "narrowest transformer width"],
     "text_encoder.max_length=0": ["text_encoder.max_length", ">= 2"],
@@ -209,7 +210,8 @@ def test_make_shapes_refuses_what_it_cannot_write(tmp_path, capsys, argv, words)
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("override, words", [("num=0", ["num=0", ">= 1"]), ("steps=0", ["steps=0", ">= 1"])])
+@pytest.mark.parametrize("override, words", [("num=0", ["num=0", ">= 1"]), ("steps=0", ["steps=0", ">= 1"]),
+                                             ("eta=-1", ["eta=-1", "[0, 1]"])])
 def test_raphael_sample_refuses_nothing_to_draw(tiny_module, tmp_path, override, words):
     from train_harness import run
 

@@ -78,6 +78,29 @@ def test_one_batch_guidance_equals_two_passes(tiny_module):
     assert torch.allclose(one, two, atol=1e-5)
 
 
+def test_sample_eta_adds_fresh_noise_and_follows_the_run_config(tiny_module):
+    """ddim_sample passes eta to the scheduler (eta=1 draws fresh noise at every step, so the image depends on
+    it); generate() takes the run's diffusion.sample_eta unless told otherwise."""
+    from raphael.diffusion import ddim_sample
+    from raphael.nn.guidance import guided_denoiser
+    from raphael.nn.text_encoder import encode_with_uncond
+
+    with torch.no_grad():  # the output layer starts at zero: every x0 prediction, hence every sample, would be 0
+        for p in tiny_module.net.parameters():
+            if not p.any():
+                p.normal_(0, 0.1)
+    captions = ["a red circle", "a small green star"]
+    denoise = guided_denoiser(tiny_module.net.eval(), encode_with_uncond(tiny_module.text_encoder, captions), 1.0)
+    kwargs = dict(shape=(2, 3, 16, 16), scheduler=tiny_module.sample_scheduler, steps=3)
+    ddim, ddpm_like = (ddim_sample(denoise, generator=torch.Generator().manual_seed(1), eta=eta, **kwargs)
+                       for eta in (0.0, 1.0))
+    assert not torch.allclose(ddim, ddpm_like)
+    tiny_module.diffusion_cfg.sample_eta = 1.0
+    images = tiny_module.generate(captions, steps=3, seed=1)
+    assert torch.equal(images, tiny_module.generate(captions, steps=3, seed=1, eta=1.0))
+    assert not torch.allclose(images, tiny_module.generate(captions, steps=3, seed=1, eta=0.0))
+
+
 def test_latent_diffusion_through_a_local_autoencoder(tmp_path):
     """vae.path: images are encoded to latents for training and decoded after sampling; edges stay in pixels."""
     from conftest import compose_train

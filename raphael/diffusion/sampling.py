@@ -36,10 +36,12 @@ def ddim_sample(
     generator: torch.Generator | None = None,
     device: torch.device | str = "cpu",
     on_step: Callable[[torch.Tensor, object], None] | None = None,
+    eta: float = 0.0,
 ) -> torch.Tensor:
     """Sample `shape[0]` images. `denoise(x, t_batch) -> (model output, aux)` is the network with its text
     and guidance already bound (e.g. `raphael.nn.guidance.guided_denoiser`): the sampler knows no network.
-    `on_step(t, aux)` receives each step's aux record (routing callbacks read it)."""
+    `on_step(t, aux)` receives each step's aux record (routing callbacks read it). `eta` scales the noise
+    injected at each step (Song et al. 2021): 0 is deterministic DDIM, 1 the DDPM posterior's variance."""
     batch = shape[0]
     x = torch.randn(shape, generator=generator, device="cpu").to(device)
     scheduler.set_timesteps(steps, device=device)
@@ -48,5 +50,5 @@ def ddim_sample(
         eps, aux = denoise(x, t_batch)
         if on_step is not None:
             on_step(t_batch, aux)
-        x = scheduler.step(eps, t, x, generator=generator).prev_sample
+        x = scheduler.step(eps, t, x, eta=eta, generator=generator).prev_sample
     return x
