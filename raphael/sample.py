@@ -17,7 +17,8 @@ from raphael.validation import user_errors, validate_eta, validate_guidance
 def main(cfg: DictConfig) -> None:
     quiet_third_party()
     with user_errors():
-        validate_guidance("guidance", cfg.guidance)
+        if cfg.guidance is not None:
+            validate_guidance("guidance", cfg.guidance)
         validate_eta("eta", cfg.get("eta"), allow_none=True)
         check(cfg, [("num", is_int(cfg.num, 1), "how many images: an integer >= 1"),
                     ("steps", is_int(cfg.steps, 1), "DDIM steps: an integer >= 1 (25 is the default)"),
@@ -26,7 +27,9 @@ def main(cfg: DictConfig) -> None:
         images = module.generate([cfg.prompt] * cfg.num, guidance=cfg.guidance, steps=cfg.steps, seed=cfg.seed,
                                  eta=cfg.get("eta"))
         path = save_grid(to_uint8(images), cfg.out, captions=[cfg.prompt] * cfg.num)
-    print(f"wrote {path} ({cfg.num} samples of {cfg.prompt!r}, guidance {cfg.guidance}, {cfg.steps} DDIM steps)")
+    guidance = module.diffusion_cfg.guidance if cfg.guidance is None else cfg.guidance
+    eta = module.diffusion_cfg.get("sample_eta", 0.0) if cfg.get("eta") is None else cfg.eta
+    print(f"wrote {path} ({cfg.num} samples of {cfg.prompt!r}, guidance {guidance:g}, {cfg.steps} DDIM steps, eta {eta:g})")
     print(next_commands(cfg.ckpt, skip="sample", prompt=cfg.prompt))
 
 
