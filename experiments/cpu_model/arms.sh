@@ -17,4 +17,9 @@ declare -A ARM=(
   # from budget=cpu as committed at 4ba32c6 (which holds the two above): one more step along each
   [beta2_0.95]="optim.optimizer.betas=[0.9,0.95]"
   [t_mean_0.3]="diffusion.loss.t_mean=0.3"
+  # from budget=cpu as committed with the sampler's eta=1 (5d0f013), each against `committed` run beside it (the
+  # machine's speed moves by 20% between evenings): a larger min-SNR cap, i.e. more weight on the low-noise steps
+  # where stripes and outlines are drawn, fill being the attribute read worst
+  [committed]="data.batch_size=32"
+  [snr_gamma_10]="diffusion.loss.snr_gamma=10"
 )
