@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Learning curve of the default experiment (experiment=space_moe): oracle alignment against CPU
-# core-seconds of training, BEFORE (the suite at BEFORE_REF, the last commit before issue 11) and AFTER
+# core-seconds of training, BEFORE (the suite at BEFORE_REF) and AFTER
 # (this checkout), trained side by side in one run with one torch thread and no data worker each, so
 # one wall second of a run is one core-second. Each run stops after MINUTES minutes (Lightning
 # max_time) and keeps a checkpoint every EVERY minutes; every checkpoint is then evaluated by
@@ -13,7 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 HERE=experiments/learning
 PY=${PYTHON:-$PWD/.venv/bin/python}
-BEFORE_REF=${BEFORE_REF:-cd943be}
+# BEFORE_REF's checkpoints must load in this checkout's raphael.evaluate (the model's modules as of 411bc0f, the
+# patch stem, or later); cd943be (before issue 11) no longer does.
+BEFORE_REF=${BEFORE_REF:-4dcccb9}
 MINUTES=${MINUTES:-16}
 EVERY=${EVERY:-4}
 TAG=${TAG:-${MINUTES}min}
