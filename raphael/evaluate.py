@@ -126,7 +126,7 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, log=print) -> dict:
     bs = int(cfg.batch_size)
     batches = [prompts[i : i + bs] for i in range(0, len(prompts), bs)]
     guidance = [float(w) for w in cfg.guidance]
-    eta = float(module.diffusion_cfg.get("sample_eta", 0.0) if cfg.get("eta") is None else cfg.eta)
+    eta = module.sample_eta if cfg.get("eta") is None else float(cfg.eta)
     results, grids = [], {}
     module.generate([prompts[0][1]], guidance=guidance[0], steps=1, seed=0)  # warm-up: keep first-call costs out of samples/s
     bar = tqdm(total=len(guidance) * len(batches), desc=f"evaluate {label}", unit="batch", mininterval=5,

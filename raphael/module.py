@@ -168,6 +168,11 @@ class RaphaelModule(L.LightningModule):
         return hw[0] // factor, hw[1] // factor
 
     # ----------------------------------------------------------------------------------- sampling
+    @property
+    def sample_eta(self) -> float:
+        """The run's `diffusion.sample_eta`; 0 (deterministic DDIM) for checkpoints written before it existed."""
+        return float(self.diffusion_cfg.get("sample_eta", 0.0))
+
     @torch.no_grad()
     def generate(
         self,
@@ -179,8 +184,7 @@ class RaphaelModule(L.LightningModule):
         on_step=None,
         eta: float | None = None,
     ) -> torch.Tensor:
-        """Images in [-1, 1], (B, 3, H, W), by DDIM with classifier-free guidance. `eta` None: the run's
-        `diffusion.sample_eta` (0, deterministic DDIM, for checkpoints written before it existed)."""
+        """Images in [-1, 1], (B, 3, H, W), by DDIM with classifier-free guidance; `eta` None: `sample_eta`."""
         was_training = self.net.training
         self.net.eval()
         h, w = size or (self.image_size, self.image_size)
@@ -196,7 +200,7 @@ class RaphaelModule(L.LightningModule):
             generator=torch.Generator().manual_seed(seed),
             device=text.states.device,
             on_step=on_step,
-            eta=self.diffusion_cfg.get("sample_eta", 0.0) if eta is None else eta,
+            eta=self.sample_eta if eta is None else eta,
         )
         self.net.train(was_training)
         return self.from_latent(x).clamp(-1, 1)

@@ -28,7 +28,7 @@ def main(cfg: DictConfig) -> None:
                                  eta=cfg.get("eta"))
         path = save_grid(to_uint8(images), cfg.out, captions=[cfg.prompt] * cfg.num)
     guidance = module.diffusion_cfg.guidance if cfg.guidance is None else cfg.guidance
-    eta = module.diffusion_cfg.get("sample_eta", 0.0) if cfg.get("eta") is None else cfg.eta
+    eta = module.sample_eta if cfg.get("eta") is None else cfg.eta
     print(f"wrote {path} ({cfg.num} samples of {cfg.prompt!r}, guidance {guidance:g}, {cfg.steps} DDIM steps, eta {eta:g})")
     print(next_commands(cfg.ckpt, skip="sample", prompt=cfg.prompt))
 
