@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 import raphael.nn.config  # noqa: F401 - stores the model schemas in Hydra's ConfigStore (conf/model/*.yaml)
 
@@ -20,9 +21,17 @@ CONF_DIR = str(Path(__file__).resolve().parents[1] / "conf")
 
 # The test size: conf/debug/default.yaml (tiny widths, 16x16 images, a few steps), composed last.
 TINY = ["debug=default"]
-# The EMA weight average (conf/callbacks/default.yaml's node), for tests of it: budget=small and budget=cpu run without.
-EMA_ON = ("callbacks.ema={_target_: lightning.pytorch.callbacks.WeightAveraging, multi_avg_fn: "
-          "{_target_: torch.optim.swa_utils.get_ema_multi_avg_fn, decay: 0.995}}")
+# The EMA weight average, for tests of it (budget=small and budget=cpu run without): conf/callbacks/default.yaml's
+# node as an override, its decay still ${optim.ema_decay}.
+def _override_value(node) -> str:
+    """A config node in Hydra's override grammar (dict keys bare, strings quoted)."""
+    if isinstance(node, dict):
+        return "{" + ", ".join(f"{key}: {_override_value(value)}" for key, value in node.items()) + "}"
+    return f"'{node}'" if isinstance(node, str) else str(node)
+
+
+EMA_ON = "callbacks.ema=" + _override_value(OmegaConf.to_container(
+    OmegaConf.load(Path(CONF_DIR) / "callbacks" / "default.yaml").ema, resolve=False))
 
 
 def compose_train(*overrides: str, tiny: bool = True):
