@@ -98,6 +98,7 @@ def validate_data(cfg: DictConfig, down_factor: int = 1) -> None:
     counts = (("batch_size", None, 1), ("num_workers", 0, 0), ("shuffle_buffer", 0, 0), ("max_bad_in_a_row", 1000, 1))
     check(cfg, [(name, is_int(cfg.get(name, default), low), f"an integer >= {low}") for name, default, low in counts],
           prefix="data.")
+    check(cfg, [("cache_decoded", isinstance(cfg.get("cache_decoded", False), bool), "true or false")], prefix="data.")
     if cfg.get("generate"):
         return
     for field in ("urls", "val_urls"):

@@ -63,6 +63,22 @@ def test_train_batches_follow_the_contract(generated):
     assert np.array_equal(image, shapes.make_sample(batches[0]["meta"][0]["seed"])[0])
 
 
+def test_cached_training_stream_is_the_uncached_one(generated):
+    """data.cache_decoded keeps each decoded shard in memory: the batches (images, captions, order) do not change,
+    over several passes of the shards, and the cached images are not changed by the stages after it."""
+    cached = ShardDataModule(generated.urls, batch_size=8, num_workers=0, shuffle_buffer=16, cache_decoded=True)
+    cached.setup("fit")
+    cached.epoch_samples = generated.epoch_samples = 64 * 3  # three passes over the 64 samples
+    try:
+        plain, kept = list(generated.train_dataloader()), list(cached.train_dataloader())
+    finally:
+        generated.epoch_samples = 64
+    assert len(plain) == len(kept) == 24 and len(cached.decoded_shards) == 2
+    for a, b in zip(plain, kept):
+        assert a["key"] == b["key"] and a["caption"] == b["caption"]
+        assert torch.equal(a["image"], b["image"]) and torch.equal(a["edge"], b["edge"])
+
+
 def test_val_loader_is_deterministic_and_complete(generated):
     first = [k for b in generated.val_dataloader() for k in b["key"]]
     second = [k for b in generated.val_dataloader() for k in b["key"]]
@@ -185,6 +201,15 @@ def test_bad_samples_are_skipped_counted_and_logged(tmp_path, caplog):
     train = list(dm.train_dataloader())
     assert len(train) == 10 and all(set(b["key"]) <= set(valid) for b in train)
     assert sum(int(b["skipped"]) for b in train) > 0
+
+    # ... and so does the decoded-shard cache: the bad items are counted when a shard is first read, then gone
+    dm = ShardDataModule(str(tmp_path / "a-*.tar"), batch_size=4, num_workers=0, epoch_samples=40, shuffle_buffer=8,
+                         cache_decoded=True)
+    dm.setup("fit")
+    train = list(dm.train_dataloader())
+    assert len(train) == 10 and all(set(b["key"]) <= set(valid) for b in train)
+    assert sum(int(b["skipped"]) for b in train) > 0
+    assert sorted(k for samples in dm.decoded_shards.values() for k in (s["key"] for s in samples)) == sorted(valid)
 
 
 def test_generate_that_does_not_match_the_pattern_says_so(tmp_path):

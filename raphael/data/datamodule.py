@@ -26,8 +26,14 @@ from torch.utils.data import DataLoader
 from raphael.data.buckets import BucketBatcher, fit_sample
 from raphael.data.decode import SkipCounter, decode_sample
 from raphael.data.edges import canny_edges
+from raphael.data.shard_cache import DecodedShards
 from raphael.data.shards import DATASET_JSON, expand_urls, is_local
 from raphael.data.stepstream import step_stream
+
+
+def as_collated(batch: dict) -> dict:
+    """The DataLoader's collate_fn: the pipeline's batches are already tensors (its default would walk them)."""
+    return batch
 
 
 class Collate:
@@ -85,6 +91,7 @@ class ShardDataModule(L.LightningDataModule):
         holdout_pairs: Sequence[Sequence[str]] | None = None,
         val_batch_size: int | None = None,
         max_bad_in_a_row: int = 1000,
+        cache_decoded: bool = False,
     ):
         super().__init__()  # the values are checked with the rest of the config (raphael.validation.validate_data)
         self.urls, self.val_urls = str(urls), (str(val_urls) if val_urls else None)
@@ -97,6 +104,8 @@ class ShardDataModule(L.LightningDataModule):
                                                                              if k != "_target_"})
         self.generate = generate or None  # a shard writer: writer(out_dir, **keywords) -> dataset info
         self.max_bad_in_a_row = int(max_bad_in_a_row)
+        self.cache_decoded = bool(cache_decoded)
+        self.decoded_shards: dict[str, list[dict]] = {}  # url -> decoded samples (cache_decoded: training only)
         self.holdout_pairs = [list(p) for p in holdout_pairs] if holdout_pairs is not None else None
         self.train_shards: list[str] = []
         self.val_shards: list[str] = []
@@ -160,9 +169,11 @@ class ShardDataModule(L.LightningDataModule):
 
     # ------------------------------------------------------------------ pipelines
 
-    def pipeline(self, source: list, batch_size: int, partial: bool, shuffle=None) -> wds.DataPipeline:
+    def pipeline(self, source: list, batch_size: int, partial: bool, shuffle=None,
+                 cached: bool = False) -> wds.DataPipeline:
         """`source` (the shard-list stages) -> tar -> `shuffle` (a stage or None) -> robust decode -> fixed
-        size or aspect buckets -> batches; one SkipCounter counts every bad item of this pipeline."""
+        size or aspect buckets -> batches; one SkipCounter counts every bad item of this pipeline. `cached`:
+        tar + decode once per shard, kept in `decoded_shards` (raphael.data.shard_cache), then `shuffle`."""
         counter = SkipCounter(self.max_bad_in_a_row)
         collate = Collate(counter)
         if self.buckets:
@@ -171,8 +182,11 @@ class ShardDataModule(L.LightningDataModule):
             size = (self.image_size, self.image_size)
             batching = [wds.map(functools.partial(fit_sample, size=size), handler=counter),  # cover, centre-crop
                         wds.batched(batch_size, collation_fn=collate, partial=partial)]
-        return wds.DataPipeline(*source, wds.map(counter.reading), wds.tarfile_to_samples(handler=counter), shuffle,
-                                wds.map(decode_sample, handler=counter), *batching)
+        if cached:
+            read = [DecodedShards(self.decoded_shards, counter), shuffle]
+        else:
+            read = [wds.tarfile_to_samples(handler=counter), shuffle, wds.map(decode_sample, handler=counter)]
+        return wds.DataPipeline(*source, wds.map(counter.reading), *[stage for stage in read if stage], *batching)
 
     def val_pipeline(self) -> wds.DataPipeline:
         if not self.val_shards:
@@ -186,6 +200,7 @@ class ShardDataModule(L.LightningDataModule):
         return DataLoader(
             dataset,
             batch_size=None,
+            collate_fn=as_collated,
             num_workers=num_workers,
             persistent_workers=num_workers > 0,
             prefetch_factor=4 if num_workers > 0 else None,

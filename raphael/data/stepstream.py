@@ -47,7 +47,8 @@ class SegmentPipeline:
         shards = dm.train_shards[rank::world] if 1 < world <= len(dm.train_shards) else dm.train_shards
         source = wds.ResampledShards(shards, seed=seed, worker_seed=_same_for_every_worker, deterministic=True)
         shuffle = wds.shuffle(dm.shuffle_buffer, min(dm.shuffle_buffer, 100), rng=random.Random(seed))
-        return dm.pipeline([source], dm.batch_size, partial=False, shuffle=shuffle if dm.shuffle_buffer > 1 else None)
+        return dm.pipeline([source], dm.batch_size, partial=False, shuffle=shuffle if dm.shuffle_buffer > 1 else None,
+                           cached=dm.cache_decoded)
 
 
 def step_stream(datamodule, segment_batches: int = 100) -> StepStream:
