@@ -71,6 +71,7 @@ VALUES = {
     "data.image_size=15": ["data.image_size", "15", "multiple of 4"],
     "data.batch_size=0": ["data.batch_size", ">= 1"],
     "data.num_workers=-1": ["data.num_workers", ">= 0"],
+    "data.cache_decoded=yes": ["data.cache_decoded", "'yes'", "true or false"],
     "diffusion.guidance=[]": ["diffusion.guidance", "at least one"],
     "diffusion.guidance=[abc]": ["diffusion.guidance", "'abc'"],
     "diffusion.sample_steps=0": ["diffusion.sample_steps", ">= 1"],
