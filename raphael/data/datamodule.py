@@ -186,7 +186,7 @@ class ShardDataModule(L.LightningDataModule):
             read = [DecodedShards(self.decoded_shards, counter), shuffle]
         else:
             read = [wds.tarfile_to_samples(handler=counter), shuffle, wds.map(decode_sample, handler=counter)]
-        return wds.DataPipeline(*source, wds.map(counter.reading), *[stage for stage in read if stage], *batching)
+        return wds.DataPipeline(*source, wds.map(counter.reading), *read, *batching)  # a None stage is skipped
 
     def val_pipeline(self) -> wds.DataPipeline:
         if not self.val_shards:
