@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from raphael.diffusion import DenoisingLoss, ddim_sample, make_sample_scheduler, make_train_scheduler
 from raphael.ernie_knowledge import attach_emphasis
+from raphael.grad_clip import clip_gradients, optimizer_kwargs_for_precision
 from raphael.losses import edge_loss
 from raphael.lr_schedule import BudgetLR, BudgetSchedule, trainer_progress
 from raphael.nn import build_model, model_config
@@ -69,18 +70,25 @@ class RaphaelModule(L.LightningModule):
         )
 
         self.net = build_model(self.model_cfg, self.text_encoder.dim)
-        if self.model_cfg.compile:
-            self.net.compile()
+        if self.model_cfg.compile:  # one graph where the dispatch never reads the device (model.dispatch.mode)
+            dispatch = getattr(self.model_cfg, "dispatch", None)
+            self.net.compile(fullgraph=dispatch is not None and dispatch.mode != "exact")
         self.train_scheduler = make_train_scheduler(self.diffusion_cfg, clip_sample=self.vae is None)
         self.sample_scheduler = make_sample_scheduler(self.train_scheduler)
         loss_cfg = self.diffusion_cfg.get("loss") or {}
         self.denoising_loss = DenoisingLoss(self.train_scheduler, **loss_cfg)
 
     # ----------------------------------------------------------------------------------- helpers
+    @property
+    def compute_device(self) -> torch.device:
+        """Where the network computes: its parameters' device. Under trainer=fsdp Lightning never moves the
+        LightningModule itself (FSDP places the shards), so `self.device` still says cpu there."""
+        return next(self.net.parameters()).device
+
     def _frozen_to_device(self) -> None:
         for frozen in (self.text_encoder, self.vae):
-            if frozen is not None and next(frozen.parameters()).device != self.device:
-                frozen.to(self.device)
+            if frozen is not None and next(frozen.parameters()).device != self.compute_device:
+                frozen.to(self.compute_device)
 
     def encode_text(self, captions: list[str]) -> TextEncoding:
         self._frozen_to_device()
@@ -127,12 +135,18 @@ class RaphaelModule(L.LightningModule):
         losses["loss"] = total
         return losses, out
 
+    def log_dispatch_overflow(self, out, batch_size: int) -> None:
+        """Rows the MoE layers dropped at capacity this step (model.dispatch.mode=capacity); read only when logged."""
+        if out.aux.dispatch_overflow is not None:
+            self.log("train/dispatch_overflow", out.aux.dispatch_overflow.float(), batch_size=batch_size)
+
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         # Every random draw of a step (t, noise, caption dropout, gate noise) is a function of
         # (seed, rank, step, micro-batch): a resumed run repeats the uninterrupted one (docs/reliability.md).
         micro = batch_idx % self.trainer.accumulate_grad_batches if self._trainer is not None else 0
         step_seed = hash((self.seed, self.global_rank, self.global_step, micro)) & (2**63 - 1)
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+        device = self.compute_device
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(step_seed)
             return self._training_step(batch)
 
@@ -140,7 +154,8 @@ class RaphaelModule(L.LightningModule):
         x = batch["image"]
         x0 = self.to_latent(x)
         t, noise = self.denoising_loss.draw(x0)
-        losses, _ = self.compute_losses(batch, self.drop_captions(batch["caption"]), x0, t, noise)
+        losses, out = self.compute_losses(batch, self.drop_captions(batch["caption"]), x0, t, noise)
+        self.log_dispatch_overflow(out, x.shape[0])
         self.last_losses = {k: v.detach() for k, v in losses.items()}  # read by callbacks.guards
         self.log_dict({f"train/{k}": v.detach() for k, v in losses.items() if k != "loss"}, prog_bar=False, batch_size=x.shape[0])
         self.log("train/loss", losses["loss"].detach(), prog_bar=True, batch_size=x.shape[0])
@@ -159,10 +174,10 @@ class RaphaelModule(L.LightningModule):
         """Denoising loss at fixed, evenly spread timesteps and fixed noise: comparable across runs."""
         x = batch["image"]
         steps = self.train_scheduler.config.num_train_timesteps
-        t = torch.linspace(0, steps - 1, x.shape[0], device=self.device).long()
+        t = torch.linspace(0, steps - 1, x.shape[0], device=x.device).long()
         gen = torch.Generator().manual_seed(batch_idx)
         x0 = self.to_latent(x)
-        noise = torch.randn(x0.shape, generator=gen).to(self.device)
+        noise = torch.randn(x0.shape, generator=gen).to(x0.device)
         losses, out = self.compute_losses(batch, batch["caption"], x0, t, noise)
         self.log_dict({f"val/{k}": v for k, v in losses.items()}, batch_size=x.shape[0], sync_dist=True)
         return {"loss": losses["loss"], "aux": out.aux, "t": t}
@@ -214,8 +229,11 @@ class RaphaelModule(L.LightningModule):
 
     # ----------------------------------------------------------------------------------- optim
     def configure_optimizers(self):
+        overrides = {}
+        if self._trainer is not None and self.optim_cfg.optimizer.get("fused"):
+            overrides = optimizer_kwargs_for_precision(self.trainer, self.trainer.gradient_clip_val)
         optimizer = hydra.utils.instantiate(self.optim_cfg.optimizer)(
-            [p for p in self.net.parameters() if p.requires_grad]
+            [p for p in self.net.parameters() if p.requires_grad], **overrides
         )
         multiplier = BudgetSchedule(
             self.optim_cfg.warmup_steps,
@@ -225,3 +243,9 @@ class RaphaelModule(L.LightningModule):
         progress = trainer_progress(self.trainer) if self._trainer is not None else None
         schedule = BudgetLR(optimizer, multiplier, progress)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
+
+    def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
+        """bf16 and FSDP clip here (raphael.grad_clip: Lightning refuses both with a fused optimizer); fp16 and
+        no-clipping runs take Lightning's path."""
+        if not clip_gradients(self.trainer, self, optimizer, gradient_clip_val, gradient_clip_algorithm):
+            super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)

@@ -10,13 +10,16 @@ from raphael.module import RaphaelModule
 from raphael.nn.config import RaphaelUNetConfig
 
 
-def default_module(**model_overrides):
-    """RaphaelModule of the embedded default (RaphaelUNetConfig, MiniLM, ddpm, AdamW)."""
+def default_module(text_encoder_path: str | None = None, **model_overrides):
+    """RaphaelModule of the embedded default (RaphaelUNetConfig, MiniLM or the text encoder folder given, ddpm,
+    AdamW)."""
 
     model = OmegaConf.merge(OmegaConf.structured(RaphaelUNetConfig), OmegaConf.create(model_overrides))
     optim = OmegaConf.merge(OmegaConf.load(CONF / "optim" / "adamw.yaml"),
                             OmegaConf.load(CONF / "budget" / "small.yaml").optim)
-    return RaphaelModule(model=model, text_encoder=OmegaConf.load(CONF / "text_encoder" / "minilm.yaml"),
+    text_encoder = OmegaConf.load(CONF / "text_encoder" / "minilm.yaml")
+    text_encoder.path = text_encoder_path
+    return RaphaelModule(model=model, text_encoder=text_encoder,
                          diffusion=OmegaConf.load(CONF / "diffusion" / "ddpm.yaml"), optim=optim,
                          image_size=32, seed=0)
 

@@ -26,6 +26,7 @@ class DenoiserAux:
     blocks: list[BlockAux] = field(default_factory=list)
     balance_space: Tensor | None = None  # scalar: mean over space-MoE blocks (0 if none)
     balance_time: Tensor | None = None  # scalar: mean over time-MoE blocks (0 if none)
+    dispatch_overflow: Tensor | None = None  # long scalar: rows dropped at capacity, all blocks (capacity mode)
 
 
 class DenoiserOutput(NamedTuple):
@@ -41,11 +42,8 @@ class Denoiser(nn.Module):
         self.cfg, self.text_dim = cfg, text_dim
         self.in_channels = cfg.in_channels
         self.out_channels = cfg.out_channels or cfg.in_channels
-
-    @property
-    def size_multiple(self) -> int:
-        """Image sides must be multiples of this (patch size x 2 ** (levels - 1))."""
-        return self.cfg.size_multiple
+        # read once: torch.compile cannot trace the config's property chain
+        self.size_multiple = cfg.size_multiple  # image sides must be multiples of this (patch x 2 ** (levels - 1))
 
     def check_size(self, x: Tensor) -> None:
         H, W = x.shape[-2:]

@@ -153,9 +153,10 @@ class FrozenTextEncoder(nn.Module):
         return len(keep)
 
     def _assemble(self, rows: list[tuple[Tensor, Tensor]]) -> TextEncoding:
-        """Right-padded batch from per-caption (states, ids) of the real tokens."""
-        states = pad_sequence([s for s, _ in rows], batch_first=True)
-        ids = pad_sequence([t for _, t in rows], batch_first=True)
+        """Right-padded batch from per-caption (states, ids) of the real tokens, on the encoder's device (states
+        cached before the encoder moved, e.g. at fit start under trainer=fsdp, stay where they were made)."""
+        states = pad_sequence([s for s, _ in rows], batch_first=True).to(self.device)
+        ids = pad_sequence([t for _, t in rows], batch_first=True).to(self.device)
         lengths = torch.tensor([t.shape[0] for _, t in rows], device=ids.device)
         mask = torch.arange(ids.shape[1], device=ids.device)[None] < lengths[:, None]
         return TextEncoding(states, mask, self._pooled_index(mask), ids)

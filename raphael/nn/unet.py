@@ -66,6 +66,13 @@ class SpatialTransformer(nn.Module):
         return rearrange(h, "b (h w) c -> b c h w", h=H, w=W), aux
 
 
+def layer_kind(layer: nn.Module) -> str:
+    """How the U-Net calls a layer: `transformer` (x, t, text, edge_size), `res` (x, emb) or `plain` (x)."""
+    if isinstance(layer, SpatialTransformer):
+        return "transformer"
+    return "res" if isinstance(layer, ResBlock) else "plain"
+
+
 class RaphaelUNet(Denoiser):
     def __init__(self, cfg: RaphaelUNetConfig, text_dim: int):
         super().__init__(cfg, text_dim)
@@ -78,8 +85,9 @@ class RaphaelUNet(Denoiser):
             out = []
             for k in range(depth):
                 block = TransformerBlock(dim, text_dim, cfg.head_dim, cfg.ffn_mult, cfg.space_moe, cfg.time_moe,
-                                         cfg.gate, cfg.num_train_timesteps)
-                head = (EdgeHead(cfg.edge.source, cfg.edge.hidden, cfg.edge.max_tokens, t_c=cfg.edge.t_c)
+                                         cfg.gate, cfg.num_train_timesteps, cfg.dispatch)
+                head = (EdgeHead(cfg.edge.source, cfg.edge.hidden, cfg.edge.max_tokens, t_c=cfg.edge.t_c,
+                                 select_rows=cfg.dispatch.mode == "exact")
                         if cfg.edge.enabled else None)
                 out.append(SpatialTransformer(f"{prefix}.{k}", block, head))
             return out
@@ -118,6 +126,11 @@ class RaphaelUNet(Denoiser):
                 self.up.append(nn.ModuleList(stage))
         self.out = nn.Sequential(nn.GroupNorm(min(g, cur), cur), nn.SiLU(),
                                  nn.Conv2d(cur, self.out_channels * self.patch**2, 3, padding=1))
+        # each layer's kind, by position, recorded once here: FSDP, checkpoint and compile wrappers replace a
+        # module (and its type) in place but keep its call signature, so forward never asks isinstance
+        self.down_kinds = [[layer_kind(m) for m in stage] for stage in self.down]
+        self.mid_kinds = [layer_kind(m) for m in self.mid]
+        self.up_kinds = [[layer_kind(m) for m in stage] for stage in self.up]
         self.initialize_weights()
 
     # ------------------------------------------------------------------ setup
@@ -130,23 +143,28 @@ class RaphaelUNet(Denoiser):
         nn.init.zeros_(self.out[-1].weight)
         nn.init.zeros_(self.out[-1].bias)
 
+    def layers(self) -> list[tuple[nn.Module, str]]:
+        """(layer, kind) of every layer in forward order (down, mid, up)."""
+        down = [lk for stage, kinds in zip(self.down, self.down_kinds) for lk in zip(stage, kinds)]
+        up = [lk for stage, kinds in zip(self.up, self.up_kinds) for lk in zip(stage, kinds)]
+        return [*down, *zip(self.mid, self.mid_kinds), *up]
+
     def transformer_blocks(self) -> list[SpatialTransformer]:
-        """All transformer blocks in forward order (down, mid, up)."""
-        mods = [m for stage in self.down for m in stage] + list(self.mid) + [m for stage in self.up for m in stage]
-        return [m for m in mods if isinstance(m, SpatialTransformer)]
+        """All transformer blocks in forward order (down, mid, up); wrapped ones as their wrappers."""
+        return [m for m, kind in self.layers() if kind == "transformer"]
 
     # ------------------------------------------------------------------ forward
-    def _run(self, layer: nn.Module, x: Tensor, emb: Tensor, t: Tensor, text: TextEncoding,
+    def _run(self, layer: nn.Module, kind: str, x: Tensor, emb: Tensor, t: Tensor, text: TextEncoding,
              edge_size, aux: DenoiserAux) -> Tensor:
         ckpt = self.checkpointing and self.training and torch.is_grad_enabled()
-        if isinstance(layer, SpatialTransformer):
+        if kind == "transformer":
             if ckpt:
                 x, block_aux = checkpoint(layer, x, t, text, edge_size, use_reentrant=False)
             else:
                 x, block_aux = layer(x, t, text, edge_size)
             aux.blocks.append(block_aux)
             return x
-        if isinstance(layer, ResBlock):
+        if kind == "res":
             return checkpoint(layer, x, emb, use_reentrant=False) if ckpt else layer(x, emb)
         return layer(x)
 
@@ -158,21 +176,23 @@ class RaphaelUNet(Denoiser):
         aux = DenoiserAux()
         h = self.stem(F.pixel_unshuffle(x, self.patch) if self.patch > 1 else x)
         skips = [h]
-        for stage in self.down:
-            for layer in stage:
-                h = self._run(layer, h, emb, t, text, edge_size, aux)
+        for stage, kinds in zip(self.down, self.down_kinds):
+            for layer, kind in zip(stage, kinds):
+                h = self._run(layer, kind, h, emb, t, text, edge_size, aux)
             skips.append(h)
-        for layer in self.mid:
-            h = self._run(layer, h, emb, t, text, edge_size, aux)
-        for stage in self.up:
+        for layer, kind in zip(self.mid, self.mid_kinds):
+            h = self._run(layer, kind, h, emb, t, text, edge_size, aux)
+        for stage, kinds in zip(self.up, self.up_kinds):
             h = torch.cat([h, skips.pop()], dim=1)
-            for layer in stage:
-                h = self._run(layer, h, emb, t, text, edge_size, aux)
+            for layer, kind in zip(stage, kinds):
+                h = self._run(layer, kind, h, emb, t, text, edge_size, aux)
         zero = x.new_zeros((), dtype=torch.float32)  # the balance loss of a network without that MoE
         bs = [b.balance_space for b in aux.blocks if b.balance_space is not None]
         bt = [b.balance_time for b in aux.blocks if b.balance_time is not None]
         aux.balance_space = torch.stack(bs).mean() if bs else zero
         aux.balance_time = torch.stack(bt).mean() if bt else zero
+        overflow = [b.dispatch_overflow for b in aux.blocks if b.dispatch_overflow is not None]
+        aux.dispatch_overflow = torch.stack(overflow).sum() if overflow else None
         out = self.out(h)
         return DenoiserOutput(F.pixel_shuffle(out, self.patch) if self.patch > 1 else out, aux)
 
