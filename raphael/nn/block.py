@@ -8,7 +8,7 @@ import torch
 from torch import Tensor, nn
 
 from .attention import CrossAttention, SelfAttention
-from .config import GateConfig, SpaceMoEConfig, TimeMoEConfig
+from .config import DispatchConfig, GateConfig, SpaceMoEConfig, TimeMoEConfig
 from .moe import FeedForward, SpaceMoE, TimeMoE
 
 
@@ -26,6 +26,7 @@ class BlockAux:
     edge_logits: Tensor | None = None  # float (B, 1, *edge_size)
     balance_space: Tensor | None = None  # scalar (space-MoE on)
     balance_time: Tensor | None = None  # scalar (time-MoE on)
+    dispatch_overflow: Tensor | None = None  # long scalar: rows dropped at capacity (dispatch.mode=capacity)
 
 
 class TransformerBlock(nn.Module):
@@ -41,18 +42,21 @@ class TransformerBlock(nn.Module):
 
     def __init__(self, dim: int, text_dim: int, head_dim: int = 32, ffn_mult: int = 4,
                  space_moe: SpaceMoEConfig | None = None, time_moe: TimeMoEConfig | None = None,
-                 gate: GateConfig | None = None, num_train_timesteps: int = 1000):
+                 gate: GateConfig | None = None, num_train_timesteps: int = 1000,
+                 dispatch: DispatchConfig | None = None):
         super().__init__()
         space_moe = space_moe or SpaceMoEConfig()
         time_moe = time_moe or TimeMoEConfig()
         gate = gate or GateConfig()
+        dispatch = dispatch or DispatchConfig()
+        how = {"dispatch": dispatch.mode, "capacity_factor": dispatch.capacity_factor}
         self.norm1, self.norm2, self.norm3 = nn.LayerNorm(dim), nn.LayerNorm(dim), nn.LayerNorm(dim)
         self.self_attn = SelfAttention(dim, head_dim)
         self.cross_attn = CrossAttention(dim, text_dim, head_dim)
         if time_moe.enabled:
             self.time_moe: TimeMoE | None = TimeMoE(
                 dim, time_moe.num_experts, time_moe.router, ffn_mult, gate.hidden, gate.noise_std, gate.grad,
-                num_train_timesteps, time_moe.boundaries, shared=time_moe.shared_until > 0)
+                num_train_timesteps, time_moe.boundaries, shared=time_moe.shared_until > 0, **how)
             self.ffn = None
         else:
             self.time_moe, self.ffn = None, FeedForward(dim, ffn_mult * dim)
@@ -60,7 +64,8 @@ class TransformerBlock(nn.Module):
             self.norm4 = nn.LayerNorm(dim)
             self.space_moe: SpaceMoE | None = SpaceMoE(
                 dim, space_moe.num_experts, space_moe.alpha, text_dim, ffn_mult, gate.hidden, gate.noise_std,
-                gate.grad)
+                gate.grad, **how)
+            self.space_moe.backend = dispatch.backend
         else:
             self.norm4, self.space_moe = None, None
 
@@ -75,12 +80,15 @@ class TransformerBlock(nn.Module):
             tm = self.time_moe(self.norm3(h), t)
             h = h + tm.output
             aux.time_routes, aux.time_probs, aux.balance_time = tm.routes, tm.probs, tm.balance_loss
+            aux.dispatch_overflow = tm.overflow
         else:
             h = h + self.ffn(self.norm3(h))
         if self.space_moe is not None:
             sm = self.space_moe(self.norm4(h), text_states, text_mask, ca.attn_map.detach())
             h = h + sm.output
             aux.space_routes, aux.space_probs, aux.balance_space = sm.routes, sm.probs, sm.balance_loss
+            if sm.overflow is not None:
+                aux.dispatch_overflow = sm.overflow if aux.dispatch_overflow is None else aux.dispatch_overflow + sm.overflow
         return h, aux
 
     @torch.no_grad()

@@ -26,6 +26,8 @@ GATE_GRADS = ("switch", "straight_through", "none")
 TIME_ROUTERS = ("learned", "fixed_uniform", "fixed_intervals")
 EDGE_SOURCES = ("pooled", "all_tokens")
 EXPERT_INITS = ("from_scratch", "branch_from_checkpoint")
+DISPATCH_MODES = ("exact", "capacity", "dense")  # raphael.nn.moe: what each costs and when to pick it
+DISPATCH_BACKENDS = ("auto", "index", "grouped_mm")
 
 
 # a model rule names its field as model.<field> (raphael.errors.check) and says where to change it
@@ -57,6 +59,19 @@ class GateConfig:
     grad: str = "switch"
     noise_std: float = 0.01
     hidden: int = 64
+
+
+@dataclass
+class DispatchConfig:
+    """How the MoE layers run their experts (docs/performance.md). exact: each expert on its routed rows (sizes
+    read on the host, the CPU default); capacity: each expert on ceil(capacity_factor * rows / experts) rows,
+    overflow dropped and logged (train/dispatch_overflow); dense: every expert on every row. capacity and dense
+    never sync with the host (torch.compile(fullgraph=True), CUDA graphs); the edge heads then also run on every
+    sample and mask the loss instead of selecting rows."""
+
+    mode: str = "exact"
+    capacity_factor: float = 2.0
+    backend: str = "auto"  # exact mode: auto (= index) | index | grouped_mm
 
 
 @dataclass
@@ -135,6 +150,7 @@ class RaphaelUNetConfig(DenoiserConfig):
     space_moe: SpaceMoEConfig = field(default_factory=SpaceMoEConfig)
     time_moe: TimeMoEConfig = field(default_factory=TimeMoEConfig)
     gate: GateConfig = field(default_factory=GateConfig)
+    dispatch: DispatchConfig = field(default_factory=DispatchConfig)
     balance_coef: float = 0.01
     edge: EdgeConfig = field(default_factory=EdgeConfig)
     checkpointing: bool = False
@@ -173,6 +189,10 @@ class RaphaelUNetConfig(DenoiserConfig):
             ("gate.noise_std", self.gate.noise_std >= 0, "a number >= 0"),
             ("gate.hidden", self.gate.hidden > 0, "a positive integer"),
             ("balance_coef", self.balance_coef >= 0, "a number >= 0"),
+            ("dispatch.mode", self.dispatch.mode in DISPATCH_MODES, f"one of {list(DISPATCH_MODES)}"),
+            ("dispatch.capacity_factor", self.dispatch.capacity_factor > 0, "a number > 0 (rows per expert = "
+             "ceil(capacity_factor * rows / num_experts))"),
+            ("dispatch.backend", self.dispatch.backend in DISPATCH_BACKENDS, f"one of {list(DISPATCH_BACKENDS)}"),
             ("edge.source", self.edge.source in EDGE_SOURCES, f"one of {list(EDGE_SOURCES)}"),
             ("edge.t_c", 0 <= self.edge.t_c <= T, f"an integer in [0, T] with T = num_train_timesteps = {T}"),
             ("edge.weight", self.edge.weight >= 0, "a number >= 0"),

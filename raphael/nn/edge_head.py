@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -35,12 +36,13 @@ class EdgeHead(nn.Module):
     bilinearly upsampled to edge_size.
 
     In training the convolutions run only on the samples the edge loss reads (t < t_c); the other rows
-    of the logits are 0. That is about half the head's cost at the same loss and gradients."""
+    of the logits are 0. That is about half the head's cost at the same loss and gradients. `select_rows=False`
+    (the sync-free dispatch modes) runs every row and zeroes the others: selecting rows is a host sync."""
 
     def __init__(self, source: str = "pooled", hidden: int = 32, max_tokens: int = 77, num_layers: int = 5,
-                 t_c: int | None = None):
+                 t_c: int | None = None, select_rows: bool = True):
         super().__init__()
-        self.source, self.max_tokens, self.t_c = source, max_tokens, t_c
+        self.source, self.max_tokens, self.t_c, self.select_rows = source, max_tokens, t_c, select_rows
         in_ch = 1 if source == "pooled" else max_tokens
         layers: list[nn.Module] = []
         for k in range(num_layers):
@@ -54,13 +56,20 @@ class EdgeHead(nn.Module):
     def forward(self, attn_map: Tensor, text_mask: Tensor, pooled_index: Tensor, hw: tuple[int, int],
                 edge_size: tuple[int, int], t: Tensor | None = None) -> Tensor:
         rows = (t < self.t_c) if self.training and self.t_c is not None and t is not None else None
+        if rows is not None and not self.select_rows:
+            return torch.where(rows.view(-1, 1, 1, 1), self._logits(attn_map, text_mask, pooled_index, hw, edge_size),
+                               0.0)
         if rows is not None:
             attn_map, text_mask, pooled_index = attn_map[rows], text_mask[rows], pooled_index[rows]
-        x = pooled_attention(attn_map, text_mask, pooled_index, hw, self.source, self.max_tokens)
-        logits = self.net(x.to(self.net[0].weight.dtype))
-        if tuple(logits.shape[-2:]) != tuple(edge_size):
-            logits = F.interpolate(logits, size=tuple(edge_size), mode="bilinear", align_corners=False)
+        logits = self._logits(attn_map, text_mask, pooled_index, hw, edge_size)
         if rows is None:
             return logits
         return logits.new_zeros((rows.shape[0], *logits.shape[1:])).index_put((rows,), logits)
 
+    def _logits(self, attn_map: Tensor, text_mask: Tensor, pooled_index: Tensor, hw: tuple[int, int],
+                edge_size: tuple[int, int]) -> Tensor:
+        x = pooled_attention(attn_map, text_mask, pooled_index, hw, self.source, self.max_tokens)
+        logits = self.net(x.to(self.net[0].weight.dtype))
+        if tuple(logits.shape[-2:]) != tuple(edge_size):
+            logits = F.interpolate(logits, size=tuple(edge_size), mode="bilinear", align_corners=False)
+        return logits

@@ -33,6 +33,11 @@ def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tens
     return emb
 
 
+def one_hot(index: Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> Tensor:
+    """F.one_hot without its range check (a host read of min and max); index must lie in [0, num_classes)."""
+    return (index.unsqueeze(-1) == torch.arange(num_classes, device=index.device)).to(dtype)
+
+
 def softmax_fp32(logits: Tensor) -> Tensor:
     """Softmax in at least float32 (gates stay exact under bf16 autocast; float64 stays float64)."""
     if logits.dtype in (torch.float16, torch.bfloat16):
@@ -69,7 +74,7 @@ def switch_balance_loss(probs: Tensor, routes: Tensor, mask: Tensor | None = Non
     routes = routes.reshape(-1)
     w = torch.ones_like(routes, dtype=probs.dtype) if mask is None else mask.reshape(-1).to(probs.dtype)
     n = w.sum().clamp(min=1.0)
-    onehot = F.one_hot(routes.clamp(min=0), E).to(probs.dtype) * w[:, None]
+    onehot = one_hot(routes.clamp(min=0), E, probs.dtype) * w[:, None]
     f = onehot.sum(0) / n
     P = (probs * w[:, None]).sum(0) / n
     return E * (f * P).sum()
@@ -101,12 +106,47 @@ def ddpm_linear_alphas_cumprod(T: int = 1000, beta_start: float = 1e-4, beta_end
 
 
 DISPATCH_BACKENDS = ("auto", "index", "grouped_mm")
+# exact: each expert on exactly its routed rows (sizes read on the host each call); capacity: each expert on a
+# fixed number of rows (its heaviest), overflow dropped and counted; dense: each expert on every row, weighted.
+# The last two have shapes that do not depend on the routing: no host sync, so torch.compile(fullgraph=True) and
+# CUDA graphs can take the step (docs/performance.md).
+DISPATCH_MODES = ("exact", "capacity", "dense")
 
 
 def grouped_mm_available(x: Tensor) -> bool:
     """torch._grouped_mm: CUDA, bf16, compute capability >= 9.0 (Hopper), the torch build has it."""
     return (hasattr(torch, "_grouped_mm") and x.is_cuda and x.dtype == torch.bfloat16
             and torch.cuda.get_device_capability(x.device) >= (9, 0))
+
+
+def expert_capacity(rows: int, num_experts: int, mode: str, capacity_factor: float) -> int | None:
+    """Rows each expert runs on: None for exact (as routed) and dense (all rows); for capacity
+    ceil(factor * rows / num_experts), at most `rows`."""
+    if mode != "capacity":
+        return None
+    return min(rows, max(1, math.ceil(capacity_factor * rows / num_experts)))
+
+
+def dispatch_static(x: Tensor, combine: Tensor, experts: nn.ModuleList, capacity: int | None) -> tuple[Tensor, Tensor]:
+    """out[n] = sum_e combine[n, e] * experts[e](x[n]) with shapes fixed by (N, capacity), not by the routing.
+
+    x (N, ...) rows (positions, or whole samples for the time-MoE), combine (N, E). capacity None: every expert
+    runs on every row (masked dense); else on the `capacity` rows of largest combine[:, e] (top-k), so rows
+    past an expert's capacity are dropped. Returns (out, overflow): overflow = routed rows dropped, a device
+    tensor (read it when logging, never in the step)."""
+    N = x.shape[0]
+    out = x.new_zeros(N, *x.shape[1:-1], experts[0][-1].out_features)
+    overflow = combine.new_zeros((), dtype=torch.long)
+    expand = (-1, *([1] * (x.dim() - 1)))
+    for e, expert in enumerate(experts):
+        w = combine[:, e].to(x.dtype)
+        if capacity is None or capacity >= N:
+            out = out + expert(x) * w.view(expand)
+            continue
+        rows = torch.topk(w, capacity, sorted=False).indices
+        out = out.index_add(0, rows, expert(x.index_select(0, rows)) * w.index_select(0, rows).view(expand))
+        overflow = overflow + ((w != 0).sum() - capacity).clamp(min=0)
+    return out, overflow
 
 
 def _active_rows(combine: Tensor) -> tuple[Tensor, Tensor, Tensor]:
@@ -135,7 +175,8 @@ def dispatch_by_combine(x: Tensor, combine: Tensor, experts: nn.ModuleList, back
     One nonzero over the (N, E) mask and one host read of the E group sizes per call, none per
     expert; rows are gathered once (index_select), each expert's weighted output is scatter-added
     in place. backend: `index` (a loop over the E experts), `grouped_mm` (torch._grouped_mm: all
-    experts in two grouped matmuls; CUDA bf16 on Hopper), `auto` (grouped_mm where available).
+    experts in two grouped matmuls; CUDA bf16 on Hopper), `auto` (= index: grouped_mm stacks and casts every
+    expert's weights on each call, 3.5x slower on an H200 at the paper's size, docs/performance.md).
     """
     if backend not in DISPATCH_BACKENDS:
         raise ValueError(f"space-MoE backend = {backend!r} is not allowed: one of {list(DISPATCH_BACKENDS)}")
@@ -146,8 +187,7 @@ def dispatch_by_combine(x: Tensor, combine: Tensor, experts: nn.ModuleList, back
     if rows.numel() == 0:
         return out
     xs = x.index_select(0, rows)
-    use_grouped = backend == "grouped_mm" or (backend == "auto" and grouped_mm_available(x))
-    if use_grouped:
+    if backend == "grouped_mm":
         return out.index_add_(0, rows, _grouped_ffn(xs, experts, counts, expert_of_row) * weights)
     sizes = counts.tolist()
     start = 0
@@ -170,7 +210,7 @@ class GateResult(NamedTuple):
 def assigned_gate(routes: Tensor, num_experts: int) -> GateResult:
     """Hand-assigned routes (fixed time routers, the shared warm start): one-hot probs, weight 1, no loss."""
     ones = torch.ones(routes.shape[0], device=routes.device)
-    return GateResult(routes, F.one_hot(routes, num_experts).float(), ones, ones.new_zeros(()))
+    return GateResult(routes, one_hot(routes, num_experts), ones, ones.new_zeros(()))
 
 
 class TextGate(nn.Module):
@@ -242,6 +282,7 @@ class MoEResult(NamedTuple):
     routes: Tensor  # long: space-MoE (B, L), -1 at padding; time-MoE (B,)
     probs: Tensor  # float: space-MoE (B, L, E); time-MoE (B, E_t)
     balance_loss: Tensor  # scalar
+    overflow: Tensor | None = None  # long scalar: routed rows dropped at capacity (dispatch.mode=capacity)
 
 
 def region_masks(attn_map: Tensor, text_mask: Tensor, alpha: float) -> Tensor:
@@ -258,9 +299,11 @@ class SpaceMoE(nn.Module):
     """
 
     def __init__(self, dim: int, num_experts: int, alpha: float = 0.2, text_dim: int | None = None,
-                 ffn_mult: int = 4, gate_hidden: int = 64, noise_std: float = 0.01, grad: str = "switch"):
+                 ffn_mult: int = 4, gate_hidden: int = 64, noise_std: float = 0.01, grad: str = "switch",
+                 dispatch: str = "exact", capacity_factor: float = 2.0):
         super().__init__()
         self.num_experts, self.alpha = num_experts, alpha
+        self.dispatch, self.capacity_factor = dispatch, capacity_factor
         self.gate = TextGate(text_dim or dim, num_experts, gate_hidden, noise_std, grad)
         self.experts = nn.ModuleList([FeedForward(dim, ffn_mult * dim) for _ in range(num_experts)])
         self.backend = "auto"  # dispatch: auto | index | grouped_mm (see dispatch_by_combine)
@@ -271,16 +314,20 @@ class SpaceMoE(nn.Module):
         # Mhat_i[j] * w_i in one pass: w is 0 at padding, so the text mask needs no separate op
         peak = attn_map.amax(dim=1, keepdim=True)
         weighted = torch.where(attn_map >= self.alpha * peak, w[:, None, :], w.new_zeros(()))  # (B, n_x, L)
-        onehot = F.one_hot(gate.routes.clamp(min=0), self.num_experts).to(w.dtype)
+        onehot = one_hot(gate.routes.clamp(min=0), self.num_experts, w.dtype)
         return torch.bmm(weighted, onehot)
 
     def forward(self, h: Tensor, text_states: Tensor, text_mask: Tensor, attn_map: Tensor) -> MoEResult:
         gate = self.gate(text_states, text_mask)
         C = self.combine_weights(gate, text_mask, attn_map)  # (B, n_x, E)
         B, N, D = h.shape
-        out = dispatch_by_combine(h.reshape(B * N, D), C.reshape(B * N, -1).to(h.dtype), self.experts,
-                                  self.backend)
-        return MoEResult(out.reshape(B, N, D), gate.routes, gate.probs, gate.balance_loss)
+        x, combine = h.reshape(B * N, D), C.reshape(B * N, -1).to(h.dtype)
+        if self.dispatch == "exact":
+            return MoEResult(dispatch_by_combine(x, combine, self.experts, self.backend).reshape(B, N, D),
+                             gate.routes, gate.probs, gate.balance_loss)
+        capacity = expert_capacity(B * N, self.num_experts, self.dispatch, self.capacity_factor)
+        out, overflow = dispatch_static(x, combine, self.experts, capacity)
+        return MoEResult(out.reshape(B, N, D), gate.routes, gate.probs, gate.balance_loss, overflow)
 
 
 class TimeMoE(nn.Module):
@@ -292,9 +339,11 @@ class TimeMoE(nn.Module):
 
     def __init__(self, dim: int, num_experts: int, router: str = "learned", ffn_mult: int = 4,
                  gate_hidden: int = 64, noise_std: float = 0.01, grad: str = "switch",
-                 num_train_timesteps: int = 1000, boundaries: list[int] | None = None, shared: bool = False):
+                 num_train_timesteps: int = 1000, boundaries: list[int] | None = None, shared: bool = False,
+                 dispatch: str = "exact", capacity_factor: float = 2.0):
         super().__init__()
         self.num_experts = num_experts
+        self.dispatch, self.capacity_factor = dispatch, capacity_factor
         self.gate = TimeGate(num_experts, router, gate_hidden, noise_std, grad, num_train_timesteps,
                              boundaries)
         self.experts = nn.ModuleList([FeedForward(dim, ffn_mult * dim) for _ in range(num_experts)])
@@ -316,13 +365,21 @@ class TimeMoE(nn.Module):
         return pairs
 
     def route(self, t: Tensor) -> GateResult:
-        if not bool(self.shared):
-            return self.gate(t)
-        return assigned_gate(torch.zeros(t.shape[0], dtype=torch.long, device=t.device), self.num_experts)
+        warm = assigned_gate(torch.zeros(t.shape[0], dtype=torch.long, device=t.device), self.num_experts)
+        if self.dispatch != "exact":  # both, selected on the device: reading the flag would be a host sync
+            gate = self.gate(t)
+            return GateResult(*(torch.where(self.shared, w, g.to(w.dtype) if g.is_floating_point() else g)
+                                for w, g in zip(warm, gate)))
+        return warm if bool(self.shared) else self.gate(t)
 
     def forward(self, h: Tensor, t: Tensor) -> MoEResult:
         gate = self.route(t)
         B = h.shape[0]
+        if self.dispatch != "exact":
+            combine = one_hot(gate.routes, self.num_experts, gate.weights.dtype) * gate.weights[:, None]
+            capacity = expert_capacity(B, self.num_experts, self.dispatch, self.capacity_factor)
+            out, overflow = dispatch_static(h, combine, self.experts, capacity)
+            return MoEResult(out, gate.routes, gate.probs, gate.balance_loss, overflow)
         order = torch.argsort(gate.routes, stable=True)
         counts = torch.bincount(gate.routes, minlength=self.num_experts).tolist()
         outs = [self.experts[e](h.index_select(0, idx)) for e, idx in enumerate(order.split(counts)) if len(idx)]
