@@ -3,6 +3,7 @@ benchmarks and sweeps call in-process), the module it builds and how a resume fi
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -12,6 +13,7 @@ import lightning as L
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
+from raphael.checkpoints import newest_readable, read_problem, unreadable
 from raphael.console import quiet_third_party
 from raphael.errors import ConfigError
 from raphael.module import RaphaelModule
@@ -22,16 +24,32 @@ from raphael.validation import validate_config
 
 def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     """`ckpt_path=last` -> this run dir's newest last.ckpt/interrupted.ckpt, else the newest of this experiment's
-    runs (raphael.rundir); a path must exist."""
+    runs (raphael.rundir); a path must exist. Either must be a readable checkpoint (raphael.checkpoints): a
+    damaged one is refused, naming the newest intact checkpoint of its run."""
     ckpt_path = cfg.ckpt_path
     if ckpt_path is None:
         return None
     if ckpt_path == "last":
         experiment_dir = Path(cfg.paths.log_dir, cfg.task_name, cfg.experiment_name)
-        return str(find_last_checkpoint(cfg.paths.output_dir or "", str(experiment_dir)))
-    if not Path(ckpt_path).is_file():
-        raise ConfigError(f"ckpt_path={ckpt_path!r} is not a file: pass an existing .ckpt, `last`, or null.")
-    return ckpt_path
+        path = find_last_checkpoint(cfg.paths.output_dir or "", str(experiment_dir))
+    else:
+        path = Path(ckpt_path)
+        if not path.is_file():
+            raise ConfigError(f"ckpt_path={ckpt_path!r} is not a file: pass an existing .ckpt, `last`, or null.")
+    problem = read_problem(path)
+    if problem is not None:
+        message = str(unreadable("ckpt_path", path, problem))
+        if ckpt_path == "last":
+            message += " (ckpt_path=last picked it: the newest resumable checkpoint.)"
+        run_dir = run_dir_of(path)
+        if run_dir is not None:
+            intact = newest_readable(run_dir, besides=path)
+            message += (f" The newest intact checkpoint of that run is {intact}: resume from it with "
+                        f"ckpt_path={shlex.quote(str(intact))}" if intact is not None else
+                        f" No other checkpoint in {run_dir / 'checkpoints'} can be read: start afresh with "
+                        "ckpt_path=null.")
+        raise ConfigError(message)
+    return str(path)
 
 
 def build_module(cfg: DictConfig) -> RaphaelModule:

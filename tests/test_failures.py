@@ -184,3 +184,68 @@ def test_a_signal_saves_a_checkpoint_exits_cleanly_and_ckpt_path_last_resumes_fr
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "interrupted.ckpt" in resumed.stdout
     assert harness.load(run_dir / "checkpoints" / "last.ckpt")["global_step"] == saved["global_step"] + 2
+
+
+# ------------------------------------------------------------------------------ damaged checkpoints
+def _run_with_checkpoints(run_dir, damaged: str = "last.ckpt"):
+    """A run folder with step_000002.ckpt and step_000004.ckpt whole and `damaged` cut in half, as a disk
+    copy that stopped or a full disk leaves it (the atomic writer itself never does)."""
+    import os
+
+    folder = run_dir / "checkpoints"
+    folder.mkdir(parents=True)
+    for i, name in enumerate(["step_000002.ckpt", "step_000004.ckpt", damaged]):
+        torch.save({"state_dict": {"w": torch.ones(1000)}, "global_step": 2 * (i + 1)}, folder / name)
+        os.utime(folder / name, (1000 + i, 1000 + i))  # written in this order
+    whole = (folder / damaged).read_bytes()
+    (folder / damaged).write_bytes(whole[: len(whole) // 2])
+    return folder
+
+
+@pytest.mark.parametrize("how", ["last", "path"])
+def test_a_damaged_checkpoint_is_refused_naming_the_newest_intact_one(tmp_path, how):
+    from omegaconf import OmegaConf
+
+    from raphael.training import resolve_ckpt_path
+
+    run_dir = tmp_path / "outputs" / "train" / "default" / "run"
+    folder = _run_with_checkpoints(run_dir)
+    cfg = OmegaConf.create({"ckpt_path": "last" if how == "last" else str(folder / "last.ckpt"),
+                            "paths": {"log_dir": str(tmp_path / "outputs"), "output_dir": str(run_dir)},
+                            "task_name": "train", "experiment_name": "default"})
+    with pytest.raises(ConfigError) as err:
+        resolve_ckpt_path(cfg)
+    message = str(err.value)
+    for words in (f"ckpt_path='{folder / 'last.ckpt'}' is not a readable checkpoint", "truncated",
+                  "failed finding central directory", f"ckpt_path={folder / 'step_000004.ckpt'}"):
+        assert words in message, (words, message)
+    assert ("ckpt_path=last picked it" in message) == (how == "last")
+
+
+def test_a_run_with_no_intact_checkpoint_says_to_start_afresh(tmp_path):
+    from omegaconf import OmegaConf
+
+    from raphael.training import resolve_ckpt_path
+
+    folder = _run_with_checkpoints(tmp_path / "run")
+    for name in ("step_000002.ckpt", "step_000004.ckpt"):
+        (folder / name).write_bytes(b"not a zip")
+    cfg = OmegaConf.create({"ckpt_path": str(folder / "last.ckpt")})
+    with pytest.raises(ConfigError, match="No other checkpoint in .* can be read: start afresh with ckpt_path=null"):
+        resolve_ckpt_path(cfg)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["last", "path"])
+def test_python_m_raphael_train_refuses_a_truncated_checkpoint_with_exit_2(tmp_path, how):
+    shards, harness = _harness()
+    url = shards.write_good_shards(tmp_path / "shards", num_shards=1, per_shard=2)
+    run_dir = tmp_path / "run"
+    folder = _run_with_checkpoints(run_dir)
+    ckpt = "last" if how == "last" else str(folder / "last.ckpt")
+    proc = harness.run(harness.train_command(tmp_path, url, run_dir, f"ckpt_path={ckpt}"), timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    for words in (f"ckpt_path='{folder / 'last.ckpt'}'", "truncated", f"ckpt_path={folder / 'step_000004.ckpt'}"):
+        assert words in proc.stderr, (words, proc.stderr)
+    assert len(proc.stderr.strip().splitlines()) == 1  # one paragraph
