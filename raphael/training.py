@@ -17,7 +17,7 @@ from raphael.checkpoints import newest_readable, read_problem, unreadable
 from raphael.console import quiet_third_party
 from raphael.errors import ConfigError
 from raphael.module import RaphaelModule
-from raphael.rundir import check_writable, find_last_checkpoint, run_dir_of, wandb_run_id
+from raphael.rundir import check_writable, find_last_checkpoint, hold_run_dir, run_dir_of, wandb_run_id
 from raphael.summary import training_summary
 from raphael.validation import validate_config
 
@@ -82,6 +82,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
         cfg.paths.output_dir = str(run_dir_of(ckpt_path))  # a resume continues in the run's own folder
         print(f"resuming from {ckpt_path}; writing into {cfg.paths.output_dir}", flush=True)
     check_writable(cfg.paths.output_dir)
+    with hold_run_dir(cfg.paths.output_dir):  # one run per folder: a second launch into it is refused (rundir)
+        return fit(cfg, ckpt_path, started)
+
+
+def fit(cfg: DictConfig, ckpt_path: str | None, started: float) -> dict[str, float]:
+    """The run itself, once the config, the checkpoint and the run folder are checked and the folder is held."""
     L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
     module = build_module(cfg)
