@@ -11,6 +11,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from raphael.callbacks.guards import NonFiniteLossError
+from raphael.rundir import lock_run_dir, run_dir_arg
 from raphael.training import train
 from raphael.validation import check_experiment_arg, check_overrides, user_errors
 
@@ -34,4 +35,6 @@ if __name__ == "__main__":
         conf = Path(__file__).resolve().parents[1] / "conf"
         check_experiment_arg(sys.argv[1:], conf / "experiment")
         check_overrides(sys.argv[1:], conf, "train")
+        if run_dir_arg(sys.argv[1:]):  # held until this process ends: Hydra writes .hydra/ and train.log there next
+            lock_run_dir(run_dir_arg(sys.argv[1:]))
     main()

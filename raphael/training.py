@@ -3,6 +3,7 @@ benchmarks and sweeps call in-process), the module it builds and how a resume fi
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -12,26 +13,43 @@ import lightning as L
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
+from raphael.checkpoints import newest_readable, read_problem, unreadable
 from raphael.console import quiet_third_party
 from raphael.errors import ConfigError
 from raphael.module import RaphaelModule
-from raphael.rundir import check_writable, find_last_checkpoint, run_dir_of, wandb_run_id
+from raphael.rundir import check_writable, find_last_checkpoint, hold_run_dir, run_dir_of, wandb_run_id
 from raphael.summary import training_summary
 from raphael.validation import validate_config
 
 
 def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     """`ckpt_path=last` -> this run dir's newest last.ckpt/interrupted.ckpt, else the newest of this experiment's
-    runs (raphael.rundir); a path must exist."""
+    runs (raphael.rundir); a path must exist. Either must be a readable checkpoint (raphael.checkpoints): a
+    damaged one is refused, naming the newest intact checkpoint of its run."""
     ckpt_path = cfg.ckpt_path
     if ckpt_path is None:
         return None
     if ckpt_path == "last":
         experiment_dir = Path(cfg.paths.log_dir, cfg.task_name, cfg.experiment_name)
-        return str(find_last_checkpoint(cfg.paths.output_dir or "", str(experiment_dir)))
-    if not Path(ckpt_path).is_file():
-        raise ConfigError(f"ckpt_path={ckpt_path!r} is not a file: pass an existing .ckpt, `last`, or null.")
-    return ckpt_path
+        path = find_last_checkpoint(cfg.paths.output_dir or "", str(experiment_dir))
+    else:
+        path = Path(ckpt_path)
+        if not path.is_file():
+            raise ConfigError(f"ckpt_path={ckpt_path!r} is not a file: pass an existing .ckpt, `last`, or null.")
+    problem = read_problem(path)
+    if problem is not None:
+        message = str(unreadable("ckpt_path", path, problem))
+        if ckpt_path == "last":
+            message += " (ckpt_path=last picked it: the newest resumable checkpoint.)"
+        run_dir = run_dir_of(path)
+        if run_dir is not None:
+            intact = newest_readable(run_dir, besides=path)
+            message += (f" The newest intact checkpoint of that run is {intact}: resume from it with "
+                        f"ckpt_path={shlex.quote(str(intact))}" if intact is not None else
+                        f" No other checkpoint in {run_dir / 'checkpoints'} can be read: start afresh with "
+                        "ckpt_path=null.")
+        raise ConfigError(message)
+    return str(path)
 
 
 def build_module(cfg: DictConfig) -> RaphaelModule:
@@ -64,6 +82,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
         cfg.paths.output_dir = str(run_dir_of(ckpt_path))  # a resume continues in the run's own folder
         print(f"resuming from {ckpt_path}; writing into {cfg.paths.output_dir}", flush=True)
     check_writable(cfg.paths.output_dir)
+    with hold_run_dir(cfg.paths.output_dir):  # one run per folder: a second launch into it is refused (rundir)
+        return fit(cfg, ckpt_path, started)
+
+
+def fit(cfg: DictConfig, ckpt_path: str | None, started: float) -> dict[str, float]:
+    """The run itself, once the config, the checkpoint and the run folder are checked and the folder is held."""
     L.seed_everything(cfg.seed, workers=True)
     datamodule = hydra.utils.instantiate(cfg.data)
     module = build_module(cfg)

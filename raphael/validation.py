@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import difflib
 import re
+import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 from hydra import compose, initialize_config_dir
-from hydra.errors import ConfigCompositionException, InstantiationException
+from hydra.errors import ConfigCompositionException, InstantiationException, OverrideParseException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
@@ -189,17 +191,91 @@ def check_experiment_arg(argv: list[str], experiment_dir: Path) -> None:
                 fail("experiment", name, f"allowed experiments (conf/experiment/*.yaml): {', '.join(allowed)}")
 
 
+def hydra_quoted(text: str) -> str:
+    """`text` as a quoted value of Hydra's override grammar that reads back as exactly `text` (any letters,
+    quotes, backslashes, `${`: a backslash run before the closing quote or a quote is doubled, `${` escaped)."""
+    q = "'" if '"' in text else '"'
+    text = re.sub(rf"(\\*)({q}|$)", lambda m: m.group(1) * 2 + ("\\" + q if m.group(2) else ""), text)
+    return q + re.sub(r"(\\*)\$\{", lambda m: m.group(1) * 2 + "\\${", text) + q
+
+
+def dotted_keys(node, prefix: str = "") -> list[str]:
+    """Every key of a plain nested dict, dotted (`model`, `model.channels`, ...)."""
+    keys = []
+    for key, value in node.items():
+        keys.append(f"{prefix}{key}")
+        if isinstance(value, dict):
+            keys += dotted_keys(value, f"{prefix}{key}.")
+    return keys
+
+
+def known_prefix(key: str, keys: list[str]) -> str:
+    """The longest dotted prefix of `key` that is one of `keys`, with its dot (`optim.lrr` -> `optim.`), or ''."""
+    parts = key.split(".")
+    return next((".".join(parts[:i]) + "." for i in range(len(parts) - 1, 0, -1) if ".".join(parts[:i]) in keys), "")
+
+
+def closest_key(key: str, keys: list[str]) -> str | None:
+    """The key of `keys` a mistyped dotted `key` most likely meant: one under its longest existing prefix
+    (`optim.lrr` -> under `optim.`) whose rest or last part is much like `key`'s (difflib), the most alike."""
+    parts, prefix = key.split("."), known_prefix(key, keys)
+
+    def alike(k: str) -> tuple[float, float]:
+        rest = difflib.SequenceMatcher(None, key[len(prefix):], k[len(prefix):]).ratio()
+        last = difflib.SequenceMatcher(None, parts[-1], k.split(".")[-1]).ratio()
+        return max(rest, last), (rest + last) / 2
+
+    scores = {k: alike(k) for k in keys if k.startswith(prefix)}
+    best = max(scores, key=lambda k: (scores[k][1], -k.count(".")), default=None)
+    return best if best is not None and scores[best][0] >= 0.75 else None
+
+
+def unknown_key_error(full_key: str, overrides: list[str], config_name: str) -> ConfigError:
+    """`modle.channels=8`: name the closest key of the composed config (the other overrides applied)."""
+    def key_of(override: str) -> str:
+        return re.split(r"[=@]", override.lstrip("+~"))[0]
+
+    bad = next((o for o in overrides if f"{key_of(o)}.".startswith(f"{full_key}.")), full_key)
+    key, _, value = bad.lstrip("+~").partition("=")
+    try:
+        cfg = compose(config_name, overrides=[o for o in overrides if o != bad])
+        keys = dotted_keys(OmegaConf.to_container(cfg, resolve=False))
+    except Exception:  # noqa: BLE001 - another override breaks composition too: no suggestion then
+        keys = []
+    close = closest_key(key, keys)
+    prefix = known_prefix(key, keys)
+    under = [k[len(prefix):] for k in keys if k.startswith(prefix) and "." not in k[len(prefix):]]
+    hint = (f"did you mean {close}?" if close else
+            f"the keys {f'of {prefix[:-1]}' if prefix else 'at its top'} are {', '.join(under)}." if keys else "")
+    return ConfigError(f"{key}={value} is not valid: the {config_name} config has no key {key}; {hint} "
+                       f"(+{key}={value} adds a new key on purpose.)")
+
+
 def check_overrides(argv: list[str], config_dir: Path, config_name: str) -> None:
     """Compose `config_name` with the command line's overrides, as Hydra is about to: a value the config
-    dataclasses reject at composition (`model.space_moe.alpha=abc`) becomes one ConfigError naming the field
-    (Hydra would print its own message and exit 1). Command lines with Hydra flags (-m, --config-dir, ...)
-    are left to Hydra, and so is any other composition problem."""
+    dataclasses reject at composition (`model.space_moe.alpha=abc`), a key the config does not have
+    (`modle.channels=8`: the closest real key is named) or an override Hydra's grammar cannot read (an unquoted
+    non-ASCII value: how to quote it is shown) becomes one ConfigError (Hydra would print its own message and
+    exit 1). Command lines with Hydra flags (-m, --config-dir, ...) are left to Hydra, and so is any other
+    composition problem."""
     if any(arg.startswith("-") for arg in argv):
         return
     overrides = [arg for arg in argv if not arg.lstrip("+~").startswith(("hydra.", "hydra/"))]
     try:
         with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-            compose(config_name, overrides=overrides)
+            try:
+                compose(config_name, overrides=overrides)
+            except ConfigCompositionException as err:
+                cause = err.__cause__
+                if isinstance(cause, ConfigKeyError | ConfigAttributeError) and cause.full_key and \
+                        not dataclasses.is_dataclass(getattr(cause, "object_type", None)):
+                    raise unknown_key_error(cause.full_key, overrides, config_name) from None
+                raise
+    except OverrideParseException as err:
+        key, _, value = err.override.partition("=")
+        raise ConfigError(f"could not read the override {err.override!r}: Hydra's override grammar refuses "
+                          "unquoted non-ASCII letters and some punctuation. Quote the value for Hydra inside the "
+                          f"shell's quotes: {shlex.quote(key + '=' + hydra_quoted(value))}") from None
     except ConfigCompositionException as err:
         cause = err.__cause__
         key, schema = getattr(cause, "full_key", None), getattr(cause, "object_type", None)
@@ -211,6 +287,8 @@ def check_overrides(argv: list[str], config_dir: Path, config_name: str) -> None
             fields = ", ".join(f.name for f in dataclasses.fields(schema) if not f.name.startswith("_"))
             raise ConfigError(f"{key} is not a field of {schema.__name__} (raphael.nn.config): its fields are "
                               f"{fields}.") from None
+    except ConfigError:
+        raise
     except Exception:  # noqa: BLE001 - anything else is Hydra's to report, as it would without this check
         return
 

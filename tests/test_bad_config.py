@@ -234,3 +234,67 @@ def test_a_value_the_config_dataclasses_refuse_at_composition_exits_2(override, 
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     for word in words:
         assert word in proc.stderr, (word, proc.stderr)
+
+
+# ------------------------------------------------------------------ misspelt keys, overrides Hydra cannot read
+def test_a_misspelt_top_level_key_exits_2_naming_the_closest_real_key():
+    proc = subprocess.run([sys.executable, "-m", "raphael.train", "modle.channels=8"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert_clean_error(proc, "modle.channels=8", "did you mean model.channels?", "+modle.channels=8")
+    assert proc.returncode == 2
+
+
+@pytest.mark.parametrize("overrides, words", [
+    (["trainer.max_step=10"], ["trainer.max_step=10", "did you mean trainer.max_steps?"]),
+    (["sed=3"], ["sed=3", "did you mean seed?"]),
+    (["experiment=space_moe", "optim.lrr=1"], ["optim.lrr=1", "did you mean optim.optimizer.lr?"]),
+    (["datta.batch_size=3"], ["did you mean data.batch_size?"]),
+    (["callbacks.model_checkpoint.every_n_steps=3"],  # nothing alike: the keys where it was meant to go
+     ["no key callbacks.model_checkpoint.every_n_steps", "the keys of callbacks.model_checkpoint are", "save_last"]),
+    (["out=/tmp/é.png"], ["could not read the override 'out=/tmp/é.png'", """'out="/tmp/é.png"'"""]),
+])
+def test_a_misspelt_key_or_an_unreadable_override_is_named_before_hydra_runs(overrides, words):
+    """What raphael.train's entry point checks before Hydra (the end-to-end run of one case is above)."""
+    from raphael.validation import ConfigError, check_overrides
+
+    with pytest.raises(ConfigError) as err:
+        check_overrides(overrides, ROOT / "conf", "train")
+    for word in words:
+        assert word in str(err.value), (word, str(err.value))
+
+
+# ------------------------------------------------------------------ any prompt a person can type
+PROMPTS = ["un cercle rouge à gauche", "ein großes Quadrat", "左边的红色圆圈", "a red circle 🎈", "3", "true", "null",
+           "red, blue", "[a, b]", "it's", 'say "hi"', "both ' and \"", "ends with \\", "cost ${x} and $5", "x=y", ""]
+
+
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_raphael_sample_hands_hydra_the_prompt_as_typed(prompt):
+    """`prompt=<what the shell passes>` composes to exactly that text (raphael.sample.quote_prompt)."""
+    from hydra import compose, initialize_config_dir
+
+    from raphael.sample import quote_prompt
+
+    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+        assert compose("sample", overrides=quote_prompt(["ckpt=x", f"prompt={prompt}"])).prompt == prompt
+        # typed without quotes, the shell splits it; the README's older form 'prompt="..."' still works
+        assert compose("sample", overrides=quote_prompt(["prompt=un", "cercle", "rouge", "ckpt=x"])).prompt \
+            == "un cercle rouge"
+        assert compose("sample", overrides=quote_prompt(['prompt="a red circle"', "ckpt=x"])).prompt == "a red circle"
+
+
+@pytest.mark.slow  # two interpreter starts, a sampling run
+def test_raphael_sample_draws_a_non_ascii_prompt_typed_in_the_readme_form(tiny_module, tmp_path):
+    from train_harness import run
+
+    ckpt = _save_ckpt(tiny_module, tmp_path / "model.ckpt")
+    # the shell turns prompt="un cercle rouge à gauche" into this one argument
+    proc = run([sys.executable, "-m", "raphael.sample", f"ckpt={ckpt}", "prompt=un cercle rouge à gauche",
+                f"hydra.run.dir={tmp_path}/sample", "num=1", "steps=1"])
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "1 samples of 'un cercle rouge à gauche'" in proc.stdout
+    assert (tmp_path / "sample" / "samples.png").is_file()
+    # another value Hydra cannot read unquoted: exit 2, saying how to quote it
+    proc = run([sys.executable, "-m", "raphael.sample", f"ckpt={ckpt}", f"out={tmp_path}/é.png"])
+    assert_clean_error(proc, "could not read the override", f"""'out="{tmp_path}/é.png"'""")
+    assert proc.returncode == 2

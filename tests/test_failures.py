@@ -184,3 +184,161 @@ def test_a_signal_saves_a_checkpoint_exits_cleanly_and_ckpt_path_last_resumes_fr
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "interrupted.ckpt" in resumed.stdout
     assert harness.load(run_dir / "checkpoints" / "last.ckpt")["global_step"] == saved["global_step"] + 2
+
+
+# ------------------------------------------------------------------------------ damaged checkpoints
+def _run_with_checkpoints(run_dir, damaged: str = "last.ckpt"):
+    """A run folder with step_000002.ckpt and step_000004.ckpt whole and `damaged` cut in half, as a disk
+    copy that stopped or a full disk leaves it (the atomic writer itself never does)."""
+    import os
+
+    folder = run_dir / "checkpoints"
+    folder.mkdir(parents=True)
+    for i, name in enumerate(["step_000002.ckpt", "step_000004.ckpt", damaged]):
+        torch.save({"state_dict": {"w": torch.ones(1000)}, "global_step": 2 * (i + 1)}, folder / name)
+        os.utime(folder / name, (1000 + i, 1000 + i))  # written in this order
+    whole = (folder / damaged).read_bytes()
+    (folder / damaged).write_bytes(whole[: len(whole) // 2])
+    return folder
+
+
+@pytest.mark.parametrize("how", ["last", "path"])
+def test_a_damaged_checkpoint_is_refused_naming_the_newest_intact_one(tmp_path, how):
+    from omegaconf import OmegaConf
+
+    from raphael.training import resolve_ckpt_path
+
+    run_dir = tmp_path / "outputs" / "train" / "default" / "run"
+    folder = _run_with_checkpoints(run_dir)
+    cfg = OmegaConf.create({"ckpt_path": "last" if how == "last" else str(folder / "last.ckpt"),
+                            "paths": {"log_dir": str(tmp_path / "outputs"), "output_dir": str(run_dir)},
+                            "task_name": "train", "experiment_name": "default"})
+    with pytest.raises(ConfigError) as err:
+        resolve_ckpt_path(cfg)
+    message = str(err.value)
+    for words in (f"ckpt_path='{folder / 'last.ckpt'}' is not a readable checkpoint", "truncated",
+                  "failed finding central directory", f"ckpt_path={folder / 'step_000004.ckpt'}"):
+        assert words in message, (words, message)
+    assert ("ckpt_path=last picked it" in message) == (how == "last")
+
+
+def test_a_run_with_no_intact_checkpoint_says_to_start_afresh(tmp_path):
+    from omegaconf import OmegaConf
+
+    from raphael.training import resolve_ckpt_path
+
+    folder = _run_with_checkpoints(tmp_path / "run")
+    for name in ("step_000002.ckpt", "step_000004.ckpt"):
+        (folder / name).write_bytes(b"not a zip")
+    cfg = OmegaConf.create({"ckpt_path": str(folder / "last.ckpt")})
+    with pytest.raises(ConfigError, match="No other checkpoint in .* can be read: start afresh with ckpt_path=null"):
+        resolve_ckpt_path(cfg)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["last", "path"])
+def test_python_m_raphael_train_refuses_a_truncated_checkpoint_with_exit_2(tmp_path, how):
+    shards, harness = _harness()
+    url = shards.write_good_shards(tmp_path / "shards", num_shards=1, per_shard=2)
+    run_dir = tmp_path / "run"
+    folder = _run_with_checkpoints(run_dir)
+    ckpt = "last" if how == "last" else str(folder / "last.ckpt")
+    proc = harness.run(harness.train_command(tmp_path, url, run_dir, f"ckpt_path={ckpt}"), timeout=300)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    for words in (f"ckpt_path='{folder / 'last.ckpt'}'", "truncated", f"ckpt_path={folder / 'step_000004.ckpt'}"):
+        assert words in proc.stderr, (words, proc.stderr)
+    assert len(proc.stderr.strip().splitlines()) == 1  # one paragraph
+
+
+# ------------------------------------------------------------------------------ one run per directory
+HOLD = ("import sys, time; from raphael.rundir import lock_run_dir; lock_run_dir(sys.argv[1]); "
+        "print('held', flush=True); time.sleep(120)")
+
+
+def test_a_run_dir_held_by_a_live_process_is_refused_and_freed_when_it_is_killed(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from raphael.rundir import LOCK_FILE, hold_run_dir, lock_run_dir, release_run_dir
+
+    run_dir = tmp_path / "run"
+    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(run_dir)], stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)})
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(ConfigError) as err:
+            lock_run_dir(run_dir)
+        for words in (f"run directory '{run_dir}' is in use", f"pid {holder.pid} on host", str(run_dir / LOCK_FILE)):
+            assert words in str(err.value), (words, str(err.value))
+    finally:
+        holder.send_signal(signal.SIGKILL)  # as a crash: nothing of the holder runs, the OS drops its lock
+        holder.wait()
+    assert lock_run_dir(run_dir) is True
+    assert lock_run_dir(run_dir) is False  # this process holds it already (the entry point locked it first)
+    with hold_run_dir(run_dir):
+        pass
+    assert str(os.getpid()) in (run_dir / LOCK_FILE).read_text()  # still this process's: the block did not take it
+    release_run_dir(run_dir)
+    with hold_run_dir(run_dir):  # a multirun's jobs, one after another in one process
+        pass
+    with hold_run_dir(run_dir):
+        pass
+
+
+def test_the_other_ranks_of_a_multi_process_run_do_not_take_the_lock(tmp_path, monkeypatch):
+    from raphael.rundir import LOCK_FILE, lock_run_dir, run_dir_arg
+
+    monkeypatch.setenv("LOCAL_RANK", "1")  # what Lightning's DDP launcher sets for the processes it starts
+    assert lock_run_dir(tmp_path) is False and not (tmp_path / LOCK_FILE).exists()
+    assert run_dir_arg(["seed=1", f'hydra.run.dir="{tmp_path}"']) == str(tmp_path)  # the form the launcher passes
+    assert run_dir_arg(["-m", f"hydra.run.dir={tmp_path}"]) is None  # a multirun: each job has its own folder
+    assert run_dir_arg(["hydra.run.dir=outputs/${now:%H}"]) is None  # left to the lock in raphael.training
+
+
+@pytest.mark.slow
+def test_a_second_launch_into_a_running_runs_folder_exits_2_and_a_killed_run_still_resumes(tmp_path):
+    import signal
+    import subprocess
+    import time
+
+    shards, harness = _harness()
+    url = shards.write_good_shards(tmp_path / "shards")
+    run_dir = tmp_path / "run"
+    slow = "+callbacks.slow={_target_: train_harness.SlowSteps, seconds: 0.5}"
+    first = subprocess.Popen(harness.train_command(tmp_path, url, run_dir, *COMMON, "trainer.max_steps=100", slow),
+                             cwd=harness.ROOT, env=harness.env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True)
+    deadline = time.time() + 300
+    while not (run_dir / "checkpoints" / "last.ckpt").exists() and time.time() < deadline and first.poll() is None:
+        time.sleep(0.5)
+    overrides = (run_dir / ".hydra" / "overrides.yaml").read_text()
+    second = harness.run(harness.train_command(tmp_path, url, run_dir, *COMMON, "seed=1"), timeout=300)
+    assert second.returncode == 2, second.stderr[-3000:]
+    assert "Traceback" not in second.stderr
+    for words in (f"run directory '{run_dir}' is in use", f"pid {first.pid} on host", "hydra.run.dir="):
+        assert words in second.stderr, (words, second.stderr)
+    assert (run_dir / ".hydra" / "overrides.yaml").read_text() == overrides  # refused before Hydra wrote there
+    assert first.poll() is None  # the first run goes on
+
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=60)
+    step = harness.load(run_dir / "checkpoints" / "last.ckpt")["global_step"]
+    resumed = harness.run(harness.train_command(tmp_path, url, run_dir, *COMMON, f"trainer.max_steps={step + 2}",
+                                                "ckpt_path=last"), timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert harness.load(run_dir / "checkpoints" / "last.ckpt")["global_step"] == step + 2
+
+
+@pytest.mark.slow
+def test_the_jobs_of_a_multirun_each_hold_their_own_folder(tmp_path):
+    shards, harness = _harness()
+    url = shards.write_good_shards(tmp_path / "shards", num_shards=1, per_shard=2)
+    sweep = tmp_path / "sweep"
+    command = harness.train_command(tmp_path, url, tmp_path / "unused", "trainer.max_steps=2", "seed=0,1",
+                                    f"hydra.sweep.dir={sweep}", "hydra.sweep.subdir=job${hydra.job.num}")
+    proc = harness.run([*command[:3], "--multirun", *command[3:]], timeout=600)  # python -m raphael.train -m ...
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert sorted(p.parent.parent.name for p in sweep.glob("*/checkpoints/last.ckpt")) == ["job0", "job1"]
