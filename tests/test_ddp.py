@@ -62,7 +62,7 @@ def test_two_cpu_ranks_with_ddp_read_disjoint_samples_and_write_one_checkpoint(t
     cmd = train_command(
         tmp_path, url, run_dir, "trainer=ddp", "trainer.devices=2", f"trainer.max_steps={steps}",
         "callbacks.model_checkpoint.save_last=false", f"callbacks.model_checkpoint.every_n_train_steps={steps}",
-        "~callbacks.ema", "+callbacks.single_thread={_target_: train_harness.SingleThread}",
+        "callbacks.ema=null", "+callbacks.single_thread={_target_: train_harness.SingleThread}",
         f"+callbacks.keys={{_target_: test_ddp.RankKeyRecorder, path: {tmp_path}/keys}}",
     )
     done = run(cmd, timeout=900)
