@@ -25,11 +25,12 @@ from tqdm.auto import tqdm
 from raphael.analysis.images import save_grid, to_uint8
 from raphael.checkpoints import load_module
 from raphael.console import quiet_third_party
+from raphael.diffusion import SamplerSettings
 from raphael.errors import ConfigError, check, is_int
 from raphael.metrics.alignment import aggregate_details
 from raphael.metrics.fid import ReferenceFID
 from raphael.metrics.fid_features import TorchScriptInception
-from raphael.metrics.report import plot_tradeoff
+from raphael.metrics.report import plot_guidance_curves, plot_tradeoff
 from raphael.summary import next_commands
 from raphael.tasks import Task
 from raphael.validation import user_errors, validate_eta, validate_guidance
@@ -38,6 +39,7 @@ from raphael.validation import user_errors, validate_eta, validate_guidance
 def validate_eval_config(cfg: DictConfig) -> None:
     validate_guidance("guidance", cfg.guidance)
     validate_eta("eta", cfg.get("eta"), allow_none=True)
+    SamplerSettings.from_config(None, sampler_overrides(cfg), prefix="sampler.")
     allowed = ("inception", *hydra.utils.get_class(cfg.task._target_).feature_networks)
     check(cfg, [
         ("guidance", OmegaConf.is_list(cfg.guidance) or isinstance(cfg.guidance, list | tuple),
@@ -50,6 +52,12 @@ def validate_eval_config(cfg: DictConfig) -> None:
         ("fid.feature", not cfg.fid.enabled or cfg.fid.feature in allowed,
          f"allowed values for task={cfg.task._target_} are {', '.join(allowed)}"),
     ])
+
+
+def sampler_overrides(cfg: DictConfig) -> dict:
+    """The `sampler` keys set on the command line (null: the training run's `diffusion.sampler` value)."""
+    node = OmegaConf.to_container(cfg.get("sampler") or {}, resolve=True)
+    return {k: v for k, v in node.items() if v is not None}
 
 
 def training_run_info(ckpt: str | Path) -> dict:
@@ -127,6 +135,8 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, log=print) -> dict:
     batches = [prompts[i : i + bs] for i in range(0, len(prompts), bs)]
     guidance = [float(w) for w in cfg.guidance]
     eta = module.sample_eta if cfg.get("eta") is None else float(cfg.eta)
+    sampler = sampler_overrides(cfg)
+    sampler_settings = SamplerSettings.from_config(dataclasses.asdict(module.sampler_settings), sampler)
     results, grids = [], {}
     module.generate([prompts[0][1]], guidance=guidance[0], steps=1, seed=0)  # warm-up: keep first-call costs out of samples/s
     bar = tqdm(total=len(guidance) * len(batches), desc=f"evaluate {label}", unit="batch", mininterval=5,
@@ -139,7 +149,7 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, log=print) -> dict:
         for b, batch in enumerate(batches):
             start = time.perf_counter()
             images = module.generate([c for _, c, _ in batch], guidance=w, steps=int(cfg.steps),
-                                     seed=int(cfg.seed) + 1009 * b, eta=eta)
+                                     seed=int(cfg.seed) + 1009 * b, eta=eta, sampler=sampler)
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             gen_seconds += time.perf_counter() - start
@@ -183,6 +193,7 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, log=print) -> dict:
         "model": dataclasses.asdict(module.model_cfg),
         "settings": {
             "guidance": guidance, "steps": int(cfg.steps), "sampler": "ddim", "eta": eta,
+            "sampler_settings": dataclasses.asdict(sampler_settings),
             "num_prompts": int(cfg.num_prompts), "num_holdout": int(cfg.num_holdout),
             "prompt_seed": int(cfg.prompt_seed), "seed": int(cfg.seed), "batch_size": bs,
             "task": task.name, "holdout_pairs": getattr(task, "holdout_pairs", None), "image_size": size,
@@ -203,9 +214,12 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, log=print) -> dict:
     if all(r["fid"] is not None and math.isfinite(r["fid"]) and r["alignment"] for r in results):
         curve = {"guidance": guidance, "fid": [r["fid"] for r in results],
                  "alignment": [r["alignment"]["overall"]["mean"] for r in results],
-                 "alignment_err": [r["alignment"]["overall"]["ci_half"] for r in results]}
+                 "alignment_err": [r["alignment"]["overall"]["ci_half"] for r in results],
+                 "all_right": [r["alignment"]["all_right"]["mean"] for r in results]}
         metrics["plot"] = str(plot_tradeoff({label: curve}, output_dir / "tradeoff.png",
                                             title=f"{label}: FID vs alignment over guidance"))
+        metrics["plot_guidance"] = str(plot_guidance_curves({label: curve}, output_dir / "guidance.png",
+                                                            title=f"{label}: guidance trade-off"))
     if cfg.get("wandb") and cfg.wandb.enabled:
         log_wandb(cfg, metrics, output_dir)
     log(f"[evaluate] wrote {path}; grids: {', '.join(grids.values())}")

@@ -7,6 +7,7 @@ from their folders, stay out of checkpoints and out of the EMA copy's gradients.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import hydra
@@ -14,7 +15,14 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
-from raphael.diffusion import DenoisingLoss, ddim_sample, make_sample_scheduler, make_train_scheduler
+from raphael.diffusion import (
+    DenoisingLoss,
+    GuidanceRule,
+    SamplerSettings,
+    ddim_sample,
+    make_sample_scheduler,
+    make_train_scheduler,
+)
 from raphael.ernie_knowledge import attach_emphasis
 from raphael.grad_clip import clip_gradients, optimizer_kwargs_for_precision
 from raphael.losses import edge_loss
@@ -74,7 +82,8 @@ class RaphaelModule(L.LightningModule):
             dispatch = getattr(self.model_cfg, "dispatch", None)
             self.net.compile(fullgraph=dispatch is not None and dispatch.mode != "exact")
         self.train_scheduler = make_train_scheduler(self.diffusion_cfg, clip_sample=self.vae is None)
-        self.sample_scheduler = make_sample_scheduler(self.train_scheduler)
+        self.sampler_settings = SamplerSettings.from_config(self.diffusion_cfg.get("sampler"))
+        self.sample_scheduler = make_sample_scheduler(self.train_scheduler, self.sampler_settings)
         loss_cfg = self.diffusion_cfg.get("loss") or {}
         self.denoising_loss = DenoisingLoss(self.train_scheduler, **loss_cfg)
 
@@ -205,8 +214,10 @@ class RaphaelModule(L.LightningModule):
         size: tuple[int, int] | None = None,
         on_step=None,
         eta: float | None = None,
+        sampler: dict | None = None,
     ) -> torch.Tensor:
-        """Images in [-1, 1], (B, 3, H, W), by DDIM with classifier-free guidance; `eta` None: `sample_eta`."""
+        """Images in [-1, 1], (B, 3, H, W), by DDIM with classifier-free guidance; `eta` None: `sample_eta`;
+        `sampler`: overrides of the run's `diffusion.sampler` (guidance rescale, interval, x0 clipping)."""
         was_training = self.net.training
         self.net.eval()
         h, w = size or (self.image_size, self.image_size)
@@ -214,15 +225,21 @@ class RaphaelModule(L.LightningModule):
         text = encode_with_uncond(self.text_encoder, captions)
         shape = (len(captions), self.net.in_channels, *self.latent_hw((h, w)))
         weight = self.diffusion_cfg.guidance if guidance is None else guidance
+        settings, scheduler = self.sampler_settings, self.sample_scheduler
+        if sampler:
+            settings = SamplerSettings.from_config(dataclasses.asdict(settings), sampler)
+            scheduler = make_sample_scheduler(self.train_scheduler, settings)
+        rule = GuidanceRule(weight, settings, scheduler.alphas_cumprod, scheduler.config.prediction_type)
         x = ddim_sample(
-            guided_denoiser(self.net, text, weight),
+            guided_denoiser(self.net, text, rule),
             shape,
-            self.sample_scheduler,
+            scheduler,
             steps=steps or self.diffusion_cfg.sample_steps,
             generator=torch.Generator().manual_seed(seed),
             device=text.states.device,
             on_step=on_step,
             eta=self.sample_eta if eta is None else eta,
+            clipped_eps=settings.clipped_eps,
         )
         self.net.train(was_training)
         return self.from_latent(x).clamp(-1, 1)

@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException, ValidationError
 
 from raphael.data.shards import expand_urls, is_local
+from raphael.diffusion.guidance import SamplerSettings
 from raphael.diffusion.loss import PREDICTION_TYPES, T_SAMPLINGS, WEIGHTINGS
 from raphael.errors import ConfigError, UserError, check, fail, is_int, is_number
 from raphael.lr_schedule import DECAYS
@@ -138,6 +139,7 @@ def validate_config(cfg: DictConfig) -> None:
         ], prefix="diffusion.")
         validate_guidance("diffusion.guidance", diffusion.guidance)
         validate_eta("diffusion.sample_eta", diffusion.get("sample_eta", 0.0))
+        SamplerSettings.from_config(diffusion.get("sampler"))
     down_factor = 1
     if "model" in cfg:
         down_factor = validate_model(cfg.model, steps).size_multiple

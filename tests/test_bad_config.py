@@ -81,6 +81,10 @@ VALUES = {
     "text_encoder.max_length=0": ["text_encoder.max_length", ">= 2"],
     "text_encoder.pooled=mean": ["text_encoder.pooled", "cls, eos, auto"],
     "diffusion.cond_drop=abc": ["diffusion.cond_drop", "[0, 1)"],
+    "diffusion.sampler.x0_clip=soft": ["diffusion.sampler.x0_clip", "'soft'", "none, static, dynamic"],
+    "diffusion.sampler.guidance_rescale=1.5": ["diffusion.sampler.guidance_rescale", "[0, 1]"],
+    "diffusion.sampler.guidance_interval=[800,200]": ["diffusion.sampler.guidance_interval", "lo < hi"],
+    "diffusion.sampler.guidance_space=x0": ["diffusion.sampler.guidance_space", "sample, epsilon, v_prediction"],
 }
 
 

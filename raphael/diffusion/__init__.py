@@ -1,7 +1,8 @@
 """Noise schedules, the denoising loss and the sampler, built on diffusers' schedulers (no network class here)."""
 
+from raphael.diffusion.guidance import GuidanceRule, SamplerSettings
 from raphael.diffusion.loss import PREDICTION_TYPES, WEIGHTINGS, DenoisingLoss
 from raphael.diffusion.sampling import ddim_sample, make_sample_scheduler, make_train_scheduler
 
-__all__ = ["DenoisingLoss", "PREDICTION_TYPES", "WEIGHTINGS", "ddim_sample", "make_sample_scheduler",
-           "make_train_scheduler"]
+__all__ = ["DenoisingLoss", "GuidanceRule", "PREDICTION_TYPES", "SamplerSettings", "WEIGHTINGS", "ddim_sample",
+           "make_sample_scheduler", "make_train_scheduler"]

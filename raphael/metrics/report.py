@@ -111,6 +111,37 @@ def plot_tradeoff(curves: dict[str, dict], path: str | Path, title: str = "FID v
     return path
 
 
+def plot_guidance_curves(curves: dict[str, dict], path: str | Path, title: str = "guidance trade-off") -> Path:
+    """The guidance trade-off, one line per curve against the guidance weight: alignment (error bars from
+    `alignment_err`), all-attributes-right rate (`all_right`, where given) and FID (log scale)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    panels = [("alignment", "oracle alignment ↑", False), ("all_right", "all attributes right ↑", False),
+              ("fid", "FID (shapes feature CNN) ↓", True)]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    for ax, (key, name, log) in zip(axes, panels):
+        for label, c in curves.items():
+            if c.get(key) is not None:
+                err = c.get(f"{key}_err")
+                ax.errorbar(c["guidance"], c[key], yerr=err, marker="o", capsize=3, label=label)
+        ax.set_xlabel("guidance weight")
+        ax.set_ylabel(name)
+        if log:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=10)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def curves_from_summary(summary: pd.DataFrame, by: str) -> dict[str, dict]:
     """Per value of ``by``: the guidance curve of means, seed-std as error bars."""
     curves = {}
