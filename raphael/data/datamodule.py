@@ -122,15 +122,20 @@ class ShardDataModule(L.LightningDataModule):
             return
         urls, missing = self._missing(self.urls)
         val_missing = self._missing(self.val_urls)[1] if self.val_urls else []
-        if urls and not missing and not val_missing:
-            return
-        local = [u for u in expand_urls(self.urls) if is_local(u)] or [self.urls]
-        out_dir = Path(local[0]).parent
+        local = [u for u in expand_urls(self.urls) if is_local(u)]
+        out_dir = Path((local or [self.urls])[0]).parent
         given = self.generate.keywords
         extra = {k: v for k, v in (("image_size", self.image_size), ("holdout_pairs", self.holdout_pairs))
                  if v is not None and k not in given}
+        found = f"shards {self.urls!r} not found"
+        if urls and not missing and not val_missing:
+            # a writer may say whether the shards on disk are what it writes now (shapes: its generator fingerprint)
+            is_current = getattr(self.generate.func, "is_current", None)
+            if not local or is_current is None or is_current(out_dir, **given, **extra):
+                return
+            found = f"the shards in {out_dir} were written by another version of the generator"
         print(
-            f"[data] shards {self.urls!r} not found: writing {given.get('num')} training and "
+            f"[data] {found}: writing {given.get('num')} training and "
             f"{given.get('val', 512)} validation samples to {out_dir} with {self.generate.func.__module__}."
             f"{self.generate.func.__name__} (once; later runs reuse them)"
         )
