@@ -237,3 +237,21 @@ def test_hydra_configs_instantiate(tmp_path):
     assert dm.generate is None and dm.buckets
     with pytest.raises(FileNotFoundError, match="x-\\*.tar"):
         dm.setup("fit")
+
+
+def test_shards_of_another_generator_version_are_rewritten(tmp_path, capsys):
+    """The writer's fingerprint of its output is in dataset.json: a changed caption or scene generator (here: a
+    tampered fingerprint) makes prepare_data write the shards again instead of training on the old ones."""
+    dm = ShardDataModule(str(tmp_path / "train-000000.tar"), generate={
+        "_target_": "raphael.tasks.shapes.shards.write_shapes_shards", "num": 8, "val": 0, "shard_size": 8,
+        "progress": False}, image_size=16)
+    dm.prepare_data()
+    info_path = tmp_path / "dataset.json"
+    written = json.loads(info_path.read_text())
+    capsys.readouterr()
+    dm.prepare_data()
+    assert capsys.readouterr().out == ""  # current: reused
+    info_path.write_text(json.dumps({**written, "fingerprint": "0123456789abcdef"}))
+    dm.prepare_data()
+    assert "another version of the generator" in capsys.readouterr().out
+    assert json.loads(info_path.read_text())["fingerprint"] == written["fingerprint"]

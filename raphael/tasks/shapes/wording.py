@@ -332,7 +332,7 @@ def read_objects(caption: str) -> list[dict]:
             raise ValueError(f"{caption!r}: {attribute} named twice for one object ({current[attribute]}, {value})")
         current[attribute] = value
         if len(current) == 5:
-            objects.append(current)
+            objects.append(_canonical(current))  # in the attribute order of the metadata
             current = {}
     if current:
         raise ValueError(f"{caption!r}: an object is left incomplete: {current}")
