@@ -255,3 +255,21 @@ def test_shards_of_another_generator_version_are_rewritten(tmp_path, capsys):
     dm.prepare_data()
     assert "another version of the generator" in capsys.readouterr().out
     assert json.loads(info_path.read_text())["fingerprint"] == written["fingerprint"]
+
+
+def test_caption_augment_changes_training_captions_only_and_repeatably(generated):
+    from raphael.tasks.shapes import wording
+
+    augment = {"_target_": "raphael.tasks.shapes.wording.drop_filler_words", "p": 0.5, "share": 1.0}
+    dm = ShardDataModule(generated.urls, generated.val_urls, batch_size=8, num_workers=0, shuffle_buffer=16,
+                         caption_augment=augment)
+    dm.setup("fit")
+    first, again = next(iter(dm.train_dataloader())), next(iter(dm.train_dataloader()))
+    plain = next(iter(generated.train_dataloader()))
+    assert first["caption"] == again["caption"] and first["key"] == plain["key"]
+    assert first["caption"] != plain["caption"]
+    for caption, meta in zip(first["caption"], first["meta"]):  # still every attribute of every object
+        assert sorted(map(str, wording.read_objects(caption))) == sorted(
+            str(wording._canonical(o)) for o in meta["objects"])
+    val = next(iter(dm.val_dataloader()))
+    assert val["caption"] == [m["caption"] for m in val["meta"]]  # validation keeps the captions as written

@@ -129,3 +129,16 @@ def test_key_words_cover_the_new_wordings():
     assert set(task.key_words("A crimson rhombus, little, stripy, near the bottom edge")) == {
         "crimson", "rhombus", "little", "stripy", "bottom"}
     assert set(task.key_words("a large red circle on the left")) == {"large", "red", "circle", "left"}
+
+
+def test_word_dropout_keeps_every_attribute_wording(both):
+    import random
+
+    rng = random.Random(0)
+    changed = 0
+    for caption in both[False] + both[True]:
+        dropped = wording.drop_filler_words(caption.text, rng, p=0.5, share=1.0)
+        assert wording.read_objects(dropped) == caption.objects, (caption.text, dropped)
+        changed += dropped != caption.text
+    assert changed > 0.9 * len(both[False] + both[True])
+    assert wording.drop_filler_words("a red circle", rng, share=0.0) == "a red circle"

@@ -18,7 +18,9 @@ wording. It is independent of the held-out pairs: it changes the words, not the 
 
 from __future__ import annotations
 
+import random
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -284,12 +286,6 @@ def _tokens(text: str) -> tuple[str, ...]:
     return tuple(_TOKEN.findall(text.lower()))
 
 
-def _chunks(text: str) -> list[tuple[str, ...]]:
-    """The tokens of each stretch between punctuation marks: a wording never spans one ('(big, red, filled) in
-    the lower part' is 'filled' then 'in the lower part', not 'filled in')."""
-    return [_tokens(part) for part in re.split(r"[,;:.()?!]", text)]
-
-
 def lexicon() -> dict[tuple[str, ...], tuple[str, str]]:
     """Every attribute wording (as tokens) -> (attribute, canonical value); a wording that could mean two
     things is an error."""
@@ -307,15 +303,19 @@ _LEXICON = lexicon()
 _LONGEST = max(len(k) for k in _LEXICON)
 
 
-def _meanings(caption: str):
-    """(attribute, value) of each wording in the caption, left to right, longest match first."""
-    for tokens in _chunks(caption):
+def _wordings(caption: str) -> Iterator[tuple[tuple[str, str], int, int]]:
+    """((attribute, value), start, end) of each attribute wording in the caption, left to right, longest match
+    first, never across a punctuation mark ('(big, red, filled) in the lower part' is 'filled' then 'in the lower
+    part', not 'filled in')."""
+    for part in re.finditer(r"[^,;:.()?!]+", caption):
+        found = [(m.group(), part.start() + m.start(), part.start() + m.end())
+                 for m in _TOKEN.finditer(part.group().lower())]
         i = 0
-        while i < len(tokens):
-            for length in range(min(_LONGEST, len(tokens) - i), 0, -1):
-                meaning = _LEXICON.get(tokens[i:i + length])
+        while i < len(found):
+            for length in range(min(_LONGEST, len(found) - i), 0, -1):
+                meaning = _LEXICON.get(tuple(t for t, _, _ in found[i:i + length]))
                 if meaning is not None:
-                    yield meaning
+                    yield meaning, found[i][1], found[i + length - 1][2]
                     i += length
                     break
             else:
@@ -327,7 +327,7 @@ def read_objects(caption: str) -> list[dict]:
     attribute wordings; an object is complete when all five attributes are named. Raises ValueError when an
     attribute comes twice before its object is complete or the last object is left incomplete."""
     objects, current = [], {}
-    for attribute, value in _meanings(caption):
+    for (attribute, value), _, _ in _wordings(caption):
         if attribute in current:
             raise ValueError(f"{caption!r}: {attribute} named twice for one object ({current[attribute]}, {value})")
         current[attribute] = value
@@ -347,3 +347,15 @@ def key_words() -> set[str]:
     """The content words of every attribute wording (what knowledge enhancement emphasises)."""
     return {w for phrase in _LEXICON for token in phrase for w in re.findall(r"[a-z]+", token)
             if w not in FUNCTION_WORDS}
+
+
+def drop_filler_words(caption: str, rng: random.Random, p: float = 0.3, share: float = 0.5) -> str:
+    """Word dropout that keeps the meaning (a training augmentation, `data.caption_augment`): in a `share` of the
+    captions, each word that is no part of an attribute wording (articles, frame words, joiners, fillers) is
+    dropped with probability `p`; every attribute wording stays, in its place."""
+    if rng.random() >= share:
+        return caption
+    spans = [(start, end) for _, start, end in _wordings(caption)]
+    kept = [m.group() for m in re.finditer(r"\S+", caption)
+            if any(start < m.end() and m.start() < end for start, end in spans) or rng.random() >= p]
+    return " ".join(kept) or caption
