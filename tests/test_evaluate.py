@@ -114,7 +114,7 @@ def test_a_prompt_file_that_is_missing_or_empty_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize("override, field", [("guidance=[1.5,-2.0]", "guidance"), ("steps=0", "steps"),
-                                             ("fid.feature=clip", "fid.feature")])
+                                             ("fid.feature=clip", "fid.feature"), ("num_wording=-1", "num_wording")])
 def test_bad_evaluation_input_is_a_clear_error(override, field):
     from raphael.evaluate import validate_eval_config
     from raphael.validation import ConfigError
