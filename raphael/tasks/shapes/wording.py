@@ -303,7 +303,7 @@ _LEXICON = lexicon()
 _LONGEST = max(len(k) for k in _LEXICON)
 
 
-def _wordings(caption: str) -> Iterator[tuple[tuple[str, str], int, int]]:
+def find_wordings(caption: str) -> Iterator[tuple[tuple[str, str], int, int]]:
     """((attribute, value), start, end) of each attribute wording in the caption, left to right, longest match
     first, never across a punctuation mark ('(big, red, filled) in the lower part' is 'filled' then 'in the lower
     part', not 'filled in')."""
@@ -327,7 +327,7 @@ def read_objects(caption: str) -> list[dict]:
     attribute wordings; an object is complete when all five attributes are named. Raises ValueError when an
     attribute comes twice before its object is complete or the last object is left incomplete."""
     objects, current = [], {}
-    for (attribute, value), _, _ in _wordings(caption):
+    for (attribute, value), _, _ in find_wordings(caption):
         if attribute in current:
             raise ValueError(f"{caption!r}: {attribute} named twice for one object ({current[attribute]}, {value})")
         current[attribute] = value
@@ -355,7 +355,7 @@ def drop_filler_words(caption: str, rng: random.Random, p: float = 0.3, share: f
     dropped with probability `p`; every attribute wording stays, in its place."""
     if rng.random() >= share:
         return caption
-    spans = [(start, end) for _, start, end in _wordings(caption)]
+    spans = [(start, end) for _, start, end in find_wordings(caption)]
     kept = [m.group() for m in re.finditer(r"\S+", caption)
             if any(start < m.end() and m.start() < end for start, end in spans) or rng.random() >= p]
     return " ".join(kept) or caption
