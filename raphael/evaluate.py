@@ -46,7 +46,7 @@ def validate_eval_config(cfg: DictConfig) -> None:
          "give a non-empty list, e.g. guidance=[1.5,4.5]"),
         *[(name, is_int(cfg[name], 1), "an integer >= 1") for name in ("steps", "batch_size", "grid_size")],
         *[(name, is_int(cfg[name], 0), "an integer >= 0")
-          for name in ("num_prompts", "num_holdout", "seed", "prompt_seed")],
+          for name in ("num_prompts", "num_holdout", "num_wording", "seed", "prompt_seed")],
         ("num_prompts", cfg.num_prompts != 0 or cfg.num_holdout != 0,
          "at least 1 when num_holdout=0, else there is nothing to evaluate (e.g. 64)"),
         ("fid.feature", not cfg.fid.enabled or cfg.fid.feature in allowed,
@@ -91,6 +91,8 @@ def prompt_sets(cfg: DictConfig, task: Task, image_size: int) -> dict[str, list[
     sets = {"regular": task.prompts(int(cfg.num_prompts), int(cfg.prompt_seed), image_size)}
     if int(cfg.num_holdout) > 0:
         sets["holdout"] = task.prompts(int(cfg.num_holdout), int(cfg.prompt_seed), image_size, held_out=True)
+    if int(cfg.num_wording) > 0:  # the regular prompts' scenes in held-out wordings; apart from "alignment"
+        sets["wording"] = task.prompts(int(cfg.num_wording), int(cfg.prompt_seed), image_size, wording=True)
     sets = {name: items for name, items in sets.items() if items}
     if not sets:
         raise ConfigError(f"task {task.name!r} gave no prompt (num_prompts={cfg.num_prompts}, "
@@ -161,7 +163,7 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, log=print) -> dict:
             if fid is not None:
                 fid.update(torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous())
             bar.update(1)
-        everything = [d for name in sets for d in details[name]]
+        everything = [d for name in sets if name != "wording" for d in details[name]]
         keys = task.score_keys
         row = {
             "guidance": w,
@@ -169,6 +171,7 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, log=print) -> dict:
             "alignment": aggregate_details(everything, keys) if everything else None,
             "alignment_regular": aggregate_details(details["regular"], keys) if details.get("regular") else None,
             "alignment_holdout": aggregate_details(details["holdout"], keys) if details.get("holdout") else None,
+            "alignment_wording": aggregate_details(details["wording"], keys) if details.get("wording") else None,
             "samples_per_s": len(prompts) / gen_seconds,
             "generate_seconds": gen_seconds,
         }
@@ -180,8 +183,9 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, log=print) -> dict:
         alignment_text = "no oracle"
         if row["alignment"] is not None:
             a = row["alignment"]["overall"]
-            hold = row["alignment_holdout"]["overall"]["mean"] if row["alignment_holdout"] else float("nan")
-            alignment_text = f"{a['mean']:.3f} ± {a['ci_half']:.3f} (held-out {hold:.3f})"
+            hold, words = (row[k]["overall"]["mean"] if row[k] else float("nan")
+                           for k in ("alignment_holdout", "alignment_wording"))
+            alignment_text = f"{a['mean']:.3f} ± {a['ci_half']:.3f} (held-out {hold:.3f}, wordings {words:.3f})"
         log(f"[evaluate] {label} guidance {w:g}: alignment {alignment_text}, FID {fid_text}, "
             f"{row['samples_per_s']:.2f} samples/s")
     bar.close()
@@ -194,7 +198,7 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, log=print) -> dict:
         "settings": {
             "guidance": guidance, "steps": int(cfg.steps), "sampler": "ddim", "eta": eta,
             "sampler_settings": dataclasses.asdict(sampler_settings),
-            "num_prompts": int(cfg.num_prompts), "num_holdout": int(cfg.num_holdout),
+            "num_prompts": int(cfg.num_prompts), "num_holdout": int(cfg.num_holdout), "num_wording": int(cfg.num_wording),
             "prompt_seed": int(cfg.prompt_seed), "seed": int(cfg.seed), "batch_size": bs,
             "task": task.name, "holdout_pairs": getattr(task, "holdout_pairs", None), "image_size": size,
             "device": device,
@@ -233,12 +237,13 @@ def log_wandb(cfg: DictConfig, metrics: dict, output_dir: Path) -> None:
     run = wandb.init(project=cfg.wandb.project, name=f"eval-{metrics['label']}", dir=str(output_dir),
                      mode="offline" if cfg.wandb.offline else "online", job_type="evaluate",
                      config={"settings": metrics["settings"], "run": metrics["run"]})
-    columns = ["guidance", "fid", "alignment", "alignment_ci", "alignment_holdout", "samples_per_s"]
+    columns = ["guidance", "fid", "alignment", "alignment_ci", "alignment_holdout", "alignment_wording", "samples_per_s"]
     table = wandb.Table(columns=columns)
     for r in metrics["results"]:
         hold = r["alignment_holdout"]["overall"]["mean"] if r["alignment_holdout"] else None
+        words = r["alignment_wording"]["overall"]["mean"] if r["alignment_wording"] else None
         overall = r["alignment"]["overall"] if r["alignment"] else {"mean": None, "ci_half": None}
-        table.add_data(r["guidance"], r["fid"], overall["mean"], overall["ci_half"], hold, r["samples_per_s"])
+        table.add_data(r["guidance"], r["fid"], overall["mean"], overall["ci_half"], hold, words, r["samples_per_s"])
     payload = {"eval/results": table}
     payload.update({f"eval/grid_{w}": wandb.Image(p, caption=f"guidance {w}") for w, p in metrics["grids"].items()})
     if metrics.get("plot"):

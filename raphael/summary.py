@@ -5,7 +5,8 @@ from __future__ import annotations
 import shlex
 from pathlib import Path
 
-WANTED = ("train/loss", "val/loss", "val/denoise", "val/alignment", "val/alignment_holdout")
+WANTED = ("train/loss", "val/loss", "val/denoise", "val/alignment", "val/alignment_holdout",
+          "val/alignment_wording")
 
 
 def clock(seconds: float) -> str:

@@ -237,3 +237,39 @@ def test_hydra_configs_instantiate(tmp_path):
     assert dm.generate is None and dm.buckets
     with pytest.raises(FileNotFoundError, match="x-\\*.tar"):
         dm.setup("fit")
+
+
+def test_shards_of_another_generator_version_are_rewritten(tmp_path, capsys):
+    """The writer's fingerprint of its output is in dataset.json: a changed caption or scene generator (here: a
+    tampered fingerprint) makes prepare_data write the shards again instead of training on the old ones."""
+    dm = ShardDataModule(str(tmp_path / "train-000000.tar"), generate={
+        "_target_": "raphael.tasks.shapes.shards.write_shapes_shards", "num": 8, "val": 0, "shard_size": 8,
+        "progress": False}, image_size=16)
+    dm.prepare_data()
+    info_path = tmp_path / "dataset.json"
+    written = json.loads(info_path.read_text())
+    capsys.readouterr()
+    dm.prepare_data()
+    assert capsys.readouterr().out == ""  # current: reused
+    info_path.write_text(json.dumps({**written, "fingerprint": "0123456789abcdef"}))
+    dm.prepare_data()
+    assert "another version of the generator" in capsys.readouterr().out
+    assert json.loads(info_path.read_text())["fingerprint"] == written["fingerprint"]
+
+
+def test_caption_augment_changes_training_captions_only_and_repeatably(generated):
+    from raphael.tasks.shapes import wording
+
+    augment = {"_target_": "raphael.tasks.shapes.wording.drop_filler_words", "p": 0.5, "share": 1.0}
+    dm = ShardDataModule(generated.urls, generated.val_urls, batch_size=8, num_workers=0, shuffle_buffer=16,
+                         caption_augment=augment)
+    dm.setup("fit")
+    first, again = next(iter(dm.train_dataloader())), next(iter(dm.train_dataloader()))
+    plain = next(iter(generated.train_dataloader()))
+    assert first["caption"] == again["caption"] and first["key"] == plain["key"]
+    assert first["caption"] != plain["caption"]
+    for caption, meta in zip(first["caption"], first["meta"]):  # still every attribute of every object
+        assert sorted(map(str, wording.read_objects(caption))) == sorted(
+            str(wording._canonical(o)) for o in meta["objects"])
+    val = next(iter(dm.val_dataloader()))
+    assert val["caption"] == [m["caption"] for m in val["meta"]]  # validation keeps the captions as written

@@ -34,7 +34,7 @@ def test_evaluate_tiny_checkpoint_writes_every_key(tiny_module, tmp_path):
 
     ckpt = save_lightning_ckpt(tiny_module, tmp_path / "tiny.ckpt")
     cfg = compose_eval(f"ckpt={ckpt}", "guidance=[1.0,3.0]", "steps=2", "num_prompts=1", "num_holdout=1",
-                       "batch_size=2", f"fid.cache_dir={tmp_path / 'fid'}", "device=cpu", *TINY_FID,
+                       "num_wording=1", "batch_size=2", f"fid.cache_dir={tmp_path / 'fid'}", "device=cpu", *TINY_FID,
                        "sampler.guidance_rescale=0.7", "sampler.x0_clip=dynamic")
     metrics = evaluate(cfg, tmp_path / "out", log=lambda *_: None)
     on_disk = json.loads((tmp_path / "out" / "metrics.json").read_text())
@@ -45,11 +45,13 @@ def test_evaluate_tiny_checkpoint_writes_every_key(tiny_module, tmp_path):
     assert {"label", "ckpt", "run", "model", "settings", "results", "grids"} <= set(on_disk)
     assert len(on_disk["results"]) == 2
     for row in on_disk["results"]:
-        assert {"guidance", "fid", "alignment", "alignment_regular", "alignment_holdout", "samples_per_s"} <= set(row)
+        assert {"guidance", "fid", "alignment", "alignment_regular", "alignment_holdout", "alignment_wording",
+                "samples_per_s"} <= set(row)
         assert set(row["alignment"]) == {"overall", "color", "shape", "size", "position", "fill", "objects",
                                          "count_right", "all_right", "clean", "lenient"}
         assert {"mean", "ci_low", "ci_high", "ci_half", "n", "std"} <= set(row["alignment"]["overall"])
         assert row["alignment"]["overall"]["n"] == 2 and row["alignment_holdout"]["overall"]["n"] == 1
+        assert row["alignment_wording"]["overall"]["n"] == 1  # its own set, not in "alignment"
         assert row["fid"] == row["fid"] and row["samples_per_s"] > 0  # not NaN
     assert all(Path(p).is_file() for p in on_disk["grids"].values())
     assert Path(metrics["plot"]).is_file() and Path(metrics["plot_guidance"]).is_file()
@@ -116,7 +118,7 @@ def test_a_prompt_file_that_is_missing_or_empty_is_a_clear_error(tmp_path):
 
 
 @pytest.mark.parametrize("override, field", [("guidance=[1.5,-2.0]", "guidance"), ("steps=0", "steps"),
-                                             ("fid.feature=clip", "fid.feature"),
+                                             ("fid.feature=clip", "fid.feature"), ("num_wording=-1", "num_wording"),
                                              ("sampler.x0_clip=soft", "sampler.x0_clip"),
                                              ("sampler.guidance_interval=[900,100]", "sampler.guidance_interval")])
 def test_bad_evaluation_input_is_a_clear_error(override, field):

@@ -54,6 +54,7 @@ def test_experiment_trains_one_fast_dev_run(experiment, shards, tmp_path):
     assert metrics["train/loss"] > 0 and "val/loss" in metrics
     if experiment in ("space_moe", "raphael"):
         assert metrics["train/balance_space"] > 0
+        assert {"val/alignment", "val/alignment_holdout", "val/alignment_wording"} <= set(metrics)
     if experiment == "baseline":
         assert metrics["train/balance_space"] == 0 and metrics["train/balance_time"] == 0
     assert list((tmp_path / "run" / "samples").glob("*.png")), "validation writes a sample grid"

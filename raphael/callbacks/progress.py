@@ -11,7 +11,8 @@ from lightning.pytorch.callbacks import Timer
 
 from raphael.summary import clock
 
-VALIDATION_KEYS = ("val/loss", "val/denoise", "val/alignment", "val/alignment_holdout", "val/count_right")
+VALIDATION_KEYS = ("val/loss", "val/denoise", "val/alignment", "val/alignment_holdout", "val/alignment_wording",
+                  "val/count_right")
 
 
 class LogLineProgress(L.Callback):

@@ -12,8 +12,8 @@ from PIL import Image
 from raphael.analysis.images import save_grid, to_uint8
 from raphael.tasks import Task
 
-# oracle reading -> logged name (val/<name>, and val/<name>_holdout for the held-out compositions), for the
-# keys the task's oracle reports
+# oracle reading -> logged name (val/<name>, val/<name>_holdout for the held-out compositions and val/<name>_wording
+# for the held-out wordings), for the keys the task's oracle reports
 SCORE_LOGS = {"overall": "alignment", "count_right": "count_right", "all_right": "all_right", "clean": "clean",
               "lenient": "alignment_lenient"}
 
@@ -24,17 +24,21 @@ def wandb_loggers(trainer) -> list:
 
 class SampleGridCallback(L.Callback):
     """After each validation, with the (EMA) weights: when the task has an oracle and the validation data is
-    the task's, sample `score_prompts` fixed evaluation prompts and `holdout_prompts` held-out compositions (guidance
-    `diffusion.guidance`, `diffusion.sample_steps` DDIM steps) and log the oracle's reading (`val/alignment`,
-    `val/alignment_holdout`, count, all-right, clean share, the lenient score); save the first
+    the task's, sample `score_prompts` fixed evaluation prompts, `holdout_prompts` held-out compositions and
+    `wording_prompts` held-out wordings (the first evaluation prompts' scenes in words kept out of training; same
+    noise seeds, so paired with them) (guidance `diffusion.guidance`, `diffusion.sample_steps` DDIM steps) and log
+    the oracle's reading (`val/alignment`, `val/alignment_holdout`, `val/alignment_wording`, count, all-right,
+    clean share, the lenient score); save the first
     `num_prompts` as `samples/step_XXXXXX.png` and log them to W&B with the prompts as captions. Also logs, for the first
     validation sample, the pooled token's attention map, the predicted edges and the target edges."""
 
     def __init__(self, num_prompts: int = 16, seed: int = 0, guidance: float | None = None,
-                 score_prompts: int = 64, holdout_prompts: int = 64, task: Task | None = None) -> None:
+                 score_prompts: int = 64, holdout_prompts: int = 64, task: Task | None = None,
+                 wording_prompts: int = 64) -> None:
         self.task = task or Task()
         self.num_prompts = num_prompts
         self.score_prompts, self.holdout_prompts = score_prompts, holdout_prompts
+        self.wording_prompts = wording_prompts
         self.seed = seed
         self.guidance = guidance
         self._batch: dict | None = None
@@ -81,12 +85,14 @@ class SampleGridCallback(L.Callback):
         self.last_grid = path
 
     def _score(self, trainer, pl_module) -> tuple[list[str], np.ndarray]:
-        """Sample the fixed evaluation prompts (the training distribution) and the held-out compositions,
+        """Sample the fixed evaluation prompts (the training distribution), the held-out compositions and wordings,
         log the oracle's reading of each set, and return the first `num_prompts` for the grid."""
         size = pl_module.image_size
         sets = {"": self.task.prompts(self.score_prompts, self.seed, size)}
         if self.holdout_prompts:
             sets["_holdout"] = self.task.prompts(self.holdout_prompts, self.seed, size, held_out=True)
+        if self.wording_prompts:
+            sets["_wording"] = self.task.prompts(self.wording_prompts, self.seed, size, wording=True)
         sets = {suffix: prompts for suffix, prompts in sets.items() if prompts}
         grid = None
         for suffix, prompts in sets.items():

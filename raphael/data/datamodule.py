@@ -73,7 +73,9 @@ class ShardDataModule(L.LightningDataModule):
     when given and the shards are missing, ``prepare_data`` writes them into
     the folder of ``urls``. ``epoch_samples``: samples per training epoch (default: the count in
     the folder's dataset.json, else endless). ``buckets``: aspect-ratio buckets around
-    ``image_size`` instead of a fixed square.
+    ``image_size`` instead of a fixed square. ``caption_augment``: ``f(caption, rng) -> caption`` (a Hydra
+    ``_partial_`` or a dict with ``_target_``) applied to training captions only, its ``random.Random`` seeded per
+    stream segment (so a resumed run sees the same captions), e.g. ``raphael.tasks.shapes.wording.drop_filler_words``.
     """
 
     def __init__(
@@ -92,6 +94,7 @@ class ShardDataModule(L.LightningDataModule):
         val_batch_size: int | None = None,
         max_bad_in_a_row: int = 1000,
         cache_decoded: bool = False,
+        caption_augment: Callable | dict | None = None,
     ):
         super().__init__()  # the values are checked with the rest of the config (raphael.validation.validate_data)
         self.urls, self.val_urls = str(urls), (str(val_urls) if val_urls else None)
@@ -103,6 +106,10 @@ class ShardDataModule(L.LightningDataModule):
             generate = functools.partial(get_method(generate["_target_"]), **{k: v for k, v in generate.items()
                                                                              if k != "_target_"})
         self.generate = generate or None  # a shard writer: writer(out_dir, **keywords) -> dataset info
+        if isinstance(caption_augment, Mapping):
+            caption_augment = functools.partial(get_method(caption_augment["_target_"]), **{
+                k: v for k, v in caption_augment.items() if k != "_target_"})
+        self.caption_augment = caption_augment or None
         self.max_bad_in_a_row = int(max_bad_in_a_row)
         self.cache_decoded = bool(cache_decoded)
         self.decoded_shards: dict[str, list[dict]] = {}  # url -> decoded samples (cache_decoded: training only)
@@ -122,15 +129,20 @@ class ShardDataModule(L.LightningDataModule):
             return
         urls, missing = self._missing(self.urls)
         val_missing = self._missing(self.val_urls)[1] if self.val_urls else []
-        if urls and not missing and not val_missing:
-            return
-        local = [u for u in expand_urls(self.urls) if is_local(u)] or [self.urls]
-        out_dir = Path(local[0]).parent
+        local = [u for u in expand_urls(self.urls) if is_local(u)]
+        out_dir = Path((local or [self.urls])[0]).parent
         given = self.generate.keywords
         extra = {k: v for k, v in (("image_size", self.image_size), ("holdout_pairs", self.holdout_pairs))
                  if v is not None and k not in given}
+        found = f"shards {self.urls!r} not found"
+        if urls and not missing and not val_missing:
+            # a writer may say whether the shards on disk are what it writes now (shapes: its generator fingerprint)
+            is_current = getattr(self.generate.func, "is_current", None)
+            if not local or is_current is None or is_current(out_dir, **given, **extra):
+                return
+            found = f"the shards in {out_dir} were written by another version of the generator"
         print(
-            f"[data] shards {self.urls!r} not found: writing {given.get('num')} training and "
+            f"[data] {found}: writing {given.get('num')} training and "
             f"{given.get('val', 512)} validation samples to {out_dir} with {self.generate.func.__module__}."
             f"{self.generate.func.__name__} (once; later runs reuse them)"
         )
@@ -170,10 +182,11 @@ class ShardDataModule(L.LightningDataModule):
     # ------------------------------------------------------------------ pipelines
 
     def pipeline(self, source: list, batch_size: int, partial: bool, shuffle=None,
-                 cached: bool = False) -> wds.DataPipeline:
+                 cached: bool = False, augment=None) -> wds.DataPipeline:
         """`source` (the shard-list stages) -> tar -> `shuffle` (a stage or None) -> robust decode -> fixed
         size or aspect buckets -> batches; one SkipCounter counts every bad item of this pipeline. `cached`:
-        tar + decode once per shard, kept in `decoded_shards` (raphael.data.shard_cache), then `shuffle`."""
+        tar + decode once per shard, kept in `decoded_shards` (raphael.data.shard_cache), then `shuffle`.
+        `augment`: a stage after decoding (training's caption augmentation), or None."""
         counter = SkipCounter(self.max_bad_in_a_row)
         collate = Collate(counter)
         if self.buckets:
@@ -186,7 +199,7 @@ class ShardDataModule(L.LightningDataModule):
             read = [DecodedShards(self.decoded_shards, counter), shuffle]
         else:
             read = [wds.tarfile_to_samples(handler=counter), shuffle, wds.map(decode_sample, handler=counter)]
-        return wds.DataPipeline(*source, wds.map(counter.reading), *read, *batching)  # a None stage is skipped
+        return wds.DataPipeline(*source, wds.map(counter.reading), *read, augment, *batching)  # None is skipped
 
     def val_pipeline(self) -> wds.DataPipeline:
         if not self.val_shards:

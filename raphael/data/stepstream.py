@@ -47,8 +47,12 @@ class SegmentPipeline:
         shards = dm.train_shards[rank::world] if 1 < world <= len(dm.train_shards) else dm.train_shards
         source = wds.ResampledShards(shards, seed=seed, worker_seed=_same_for_every_worker, deterministic=True)
         shuffle = wds.shuffle(dm.shuffle_buffer, min(dm.shuffle_buffer, 100), rng=random.Random(seed))
+        augment = None
+        if dm.caption_augment is not None:  # a copy of each sample: the decoded-shard cache keeps the originals
+            rng = random.Random(seed + 1)
+            augment = wds.map(lambda sample: {**sample, "caption": dm.caption_augment(sample["caption"], rng)})
         return dm.pipeline([source], dm.batch_size, partial=False, shuffle=shuffle if dm.shuffle_buffer > 1 else None,
-                           cached=dm.cache_decoded)
+                           cached=dm.cache_decoded, augment=augment)
 
 
 def step_stream(datamodule, segment_batches: int = 100) -> StepStream:

@@ -3,8 +3,9 @@
 Evaluation (`raphael.evaluate`), the training sample grid (`callbacks/samples.py`) and ERNIE's key-word
 emphasis (`raphael.ernie_knowledge`) talk to a task, never to one dataset:
 
-- `prompts(num, seed, image_size, held_out=False) -> [(caption, meta)]`: fixed evaluation prompts;
-  `held_out=True`: the compositions kept out of training (empty if the task has none);
+- `prompts(num, seed, image_size, held_out=False, wording=False) -> [(caption, meta)]`: fixed evaluation
+  prompts; `held_out=True`: the compositions kept out of training; `wording=True`: the wordings kept out of
+  training (each empty if the task has none);
 - `score(image, meta) -> dict | None`: an oracle's per-image reading (keys `score_keys`, `overall` the
   headline); None without an oracle; `can_score(meta)`: whether a validation sample is this task's;
 - `reference_images(num, seed, image_size, held_out_share) -> uint8 (N, 3, H, W) | None`: FID's real images;
@@ -34,7 +35,8 @@ class Task:
     def has_oracle(self) -> bool:
         return bool(self.score_keys)
 
-    def prompts(self, num: int, seed: int, image_size: int, held_out: bool = False) -> list[tuple[str, dict]]:
+    def prompts(self, num: int, seed: int, image_size: int, held_out: bool = False,
+                wording: bool = False) -> list[tuple[str, dict]]:
         return []
 
     def score(self, image, meta: dict) -> dict | None:

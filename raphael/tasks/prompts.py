@@ -36,9 +36,10 @@ class PromptsTask(Task):
         if real_urls is not None and not expand_urls(str(real_urls)):
             raise ConfigError(f"task.real_urls={real_urls!r} matches no shard: a brace/glob pattern of .tar files.")
 
-    def prompts(self, num: int, seed: int, image_size: int, held_out: bool = False) -> list[tuple[str, dict]]:
+    def prompts(self, num: int, seed: int, image_size: int, held_out: bool = False,
+                wording: bool = False) -> list[tuple[str, dict]]:
         """The file's first `num` prompts (the file order is the prompt set; `seed` does not reorder it)."""
-        return [] if held_out else [(line, {}) for line in self.lines[:num]]
+        return [] if held_out or wording else [(line, {}) for line in self.lines[:num]]
 
     def reference_images(self, num: int, seed: int, image_size: int, held_out_share: float = 0.0) -> Tensor | None:
         """The first `num` images of `real_urls`, in shard order."""

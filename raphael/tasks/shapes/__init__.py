@@ -1,5 +1,6 @@
-"""The shapes task: procedural scenes of 1-3 objects (`scenes`), the oracle that reads them back (`oracle`)
-and the attribute CNN that is its FID feature network (`feature_cnn`)."""
+"""The shapes task: procedural scenes of 1-3 objects (`scenes`), their caption language and held-out wordings
+(`wording`), the oracle that reads them back (`oracle`) and the attribute CNN that is its FID feature network
+(`feature_cnn`)."""
 
 from __future__ import annotations
 
@@ -11,21 +12,9 @@ import torch
 from torch import Tensor, nn
 
 from raphael.tasks import Task
-from raphael.tasks.shapes import scenes
+from raphael.tasks.shapes import scenes, wording
 from raphael.tasks.shapes.feature_cnn import CNNRecipe, load_shapes_cnn
 from raphael.tasks.shapes.oracle import alignment_details
-
-
-def vocabulary() -> set[str]:
-    """Every attribute word the captions use (colors, shapes, sizes, fills, positions)."""
-    words = set(scenes.COLORS) | set(scenes.SHAPES) | set(scenes.POSITIONS)
-    for table in (scenes.SIZE_WORDS, scenes.SHAPE_WORDS, scenes.FILL_ADJ):
-        for options in table.values():
-            words.update(options)
-    for phrases in scenes.POSITION_WORDS.values():  # "on the left" -> "left"
-        words.update(p.split()[-1] for p in phrases)
-    words.update(["stripes", "outline", "fill"])  # FILL_WITH phrases
-    return words
 
 
 class ShapesTask(Task):
@@ -40,12 +29,14 @@ class ShapesTask(Task):
                  num_objects: Sequence[int] = (1, 3)) -> None:
         self.holdout_pairs = [list(p) for p in (scenes.DEFAULT_HOLDOUT if holdout_pairs is None else holdout_pairs)]
         self.num_objects = tuple(num_objects)
-        self.words = vocabulary()
+        self.words = wording.key_words()  # the content words of every attribute wording
 
-    def prompts(self, num: int, seed: int, image_size: int, held_out: bool = False) -> list[tuple[str, dict]]:
+    def prompts(self, num: int, seed: int, image_size: int, held_out: bool = False,
+                wording: bool = False) -> list[tuple[str, dict]]:
+        """`wording=True`: the regular prompts' scenes in the held-out wordings (raphael.tasks.shapes.wording)."""
         if held_out and not self.holdout_pairs:
             return []
-        return scenes.eval_prompts(num, seed, self.holdout_pairs, held_out, image_size, self.num_objects)
+        return scenes.eval_prompts(num, seed, self.holdout_pairs, held_out, image_size, self.num_objects, wording)
 
     def score(self, image, meta: dict) -> dict:
         return alignment_details(image, meta)

@@ -2,20 +2,20 @@
 
 Every sample is a pure function of one integer seed (``make_sample(seed, ...)``): a plain
 background with 1 to 3 non-overlapping objects, each with a color, shape, size, position and
-fill, and a caption drawn from several templates and synonyms. The metadata always stores the
+fill, and a caption in the task's caption language (``raphael.tasks.shapes.wording``). The metadata always stores the
 canonical attribute values (docs/interfaces.md), so the oracle (``raphael.tasks.shapes.oracle``) can
 score an image against the prompt whatever wording the caption used.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
 from scipy import ndimage
 
 from raphael.errors import ConfigError
+from raphael.tasks.shapes import wording
 
 # ---------------------------------------------------------------------------------------------
 # Vocabulary (canonical values; captions may use synonyms)
@@ -250,133 +250,14 @@ def render(objects: Sequence[dict], image_size: int | Sequence[int] = 32) -> np.
 
 
 # ---------------------------------------------------------------------------------------------
-# Captions: canonical value -> wordings
-
-SIZE_WORDS = {"small": ["small", "tiny", "little"], "large": ["large", "big"]}
-SHAPE_WORDS = {"circle": ["circle"], "square": ["square"], "triangle": ["triangle"], "diamond": ["diamond"]}
-POSITION_WORDS = {
-    "left": ["on the left", "at the left"],
-    "right": ["on the right", "at the right"],
-    "top": ["at the top", "on top"],
-    "bottom": ["at the bottom"],
-    "center": ["in the center", "in the middle"],
-}
-FILL_ADJ = {"solid": ["solid", "filled"], "outlined": ["outlined", "hollow"], "striped": ["striped"]}
-FILL_WITH = {"solid": "a solid fill", "outlined": "only an outline", "striped": "stripes"}
+# Captions (the language lives in raphael.tasks.shapes.wording)
 
 
-def _words(o: dict, rng: np.random.Generator) -> dict[str, str]:
-    def pick(options: list[str]) -> str:
-        return options[rng.integers(len(options))]
-
-    return {
-        "size": pick(SIZE_WORDS[o["size"]]),
-        "color": o["color"],
-        "shape": pick(SHAPE_WORDS[o["shape"]]),
-        "pos": pick(POSITION_WORDS[o["position"]]),
-        "posn": o["position"],  # the bare noun
-        "fill": pick(FILL_ADJ[o["fill"]]),
-        "with": FILL_WITH[o["fill"]],
-    }
-
-
-# per-object phrase styles: every style states all five attributes, in a different order
-PHRASES = [
-    "a {size} {fill} {color} {shape} {pos}",
-    "a {size} {color} {shape} {pos}, {fill}",
-    "{pos} a {fill} {color} {shape}, {size}",
-    "a {color} {shape} with {with}, {size}, {pos}",
-    "{color} {shape}, {size}, {fill}, {posn}",
-    "a {fill} {shape} in {color}, {size}, {pos}",
-]
-
-
-def _article(text: str) -> str:
-    """'a' -> 'an' before a vowel."""
-    return re.sub(r"\ba (?=[aeiou])", "an ", text)
-
-
-def _join_and(parts: list[str]) -> str:
-    if len(parts) == 1:
-        return parts[0]
-    return ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
-def _by_height(objects: list[dict]) -> list[dict]:
-    return sorted(objects, key=lambda o: (o["bbox"][1] + o["bbox"][3]) / 2)
-
-
-def _strictly_above(a: dict, b: dict) -> bool:
-    return a["bbox"][3] <= b["bbox"][1]
-
-
-# each template: (name, function(objects, rng) -> caption or None when it does not apply)
-def _t_list(style: int):
-    def make(objects, rng):
-        return _join_and([PHRASES[style].format(**_words(o, rng)) for o in objects])
-
-    return make
-
-
-def _t_there_is(objects, rng):
-    parts = [
-        "{pos} there is a {size} {color} {shape} that is {fill}".format(**_words(o, rng)) for o in objects
-    ]
-    return ", and ".join(parts)
-
-
-def _t_next_to(objects, rng):
-    if len(objects) < 2:
-        return None
-    ps = [PHRASES[0].format(**_words(o, rng)) for o in objects]
-    return f"{ps[0]} next to {_join_and(ps[1:])}"
-
-
-def _t_vertical(word: str):
-    """'{a} above {b}' counted from the top, '{a} below {b}' from the bottom: a and b are the two objects
-    nearest that edge and must not overlap vertically; a third object follows as ', and {c}'."""
-
-    def make(objects, rng):
-        if len(objects) < 2:
-            return None
-        objs = _by_height(objects)[:: 1 if word == "above" else -1]
-        upper, lower = objs[:2] if word == "above" else objs[1::-1]
-        if not _strictly_above(upper, lower):
-            return None
-        ps = [PHRASES[0].format(**_words(o, rng)) for o in objs]
-        return f"{ps[0]} {word} {ps[1]}" + (f", and {ps[2]}" if len(ps) > 2 else "")
-
-    return make
-
-
-def _t_count(objects, rng):
-    n = ["one shape", "two shapes", "three shapes", "four shapes", "five shapes"][len(objects) - 1]
-    return f"{n}: " + "; ".join(PHRASES[4].format(**_words(o, rng)) for o in objects)
-
-
-TEMPLATES = [
-    ("list_adj", _t_list(0)),
-    ("list_fill_last", _t_list(1)),
-    ("list_pos_first", _t_list(2)),
-    ("list_with", _t_list(3)),
-    ("list_in_color", _t_list(5)),
-    ("there_is", _t_there_is),
-    ("next_to", _t_next_to),
-    ("above", _t_vertical("above")),
-    ("below", _t_vertical("below")),
-    ("count", _t_count),
-]
-
-
-def make_caption(objects: list[dict], rng: np.random.Generator) -> tuple[str, int]:
-    """(caption, template index); objects are mentioned in a random order."""
-    order = [objects[i] for i in rng.permutation(len(objects))]
-    for _ in range(50):
-        index = int(rng.integers(len(TEMPLATES)))
-        text = TEMPLATES[index][1](order, rng)
-        if text is not None:
-            return _article(text), index
-    return _article(TEMPLATES[0][1](order, rng)), 0  # pragma: no cover
+def make_caption(objects: list[dict], rng: np.random.Generator, held_out_wording: bool = False) -> tuple[str, dict]:
+    """(caption, wording record: frame, orders, held_out); objects are mentioned in a random order.
+    `held_out_wording`: written with the held-out wordings (evaluation only, never in a shard)."""
+    caption = wording.describe(objects, rng, held_out_wording)
+    return caption.text, caption.record()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -389,16 +270,19 @@ def make_meta(
     num_objects: tuple[int, int] = (1, 3),
     holdout_pairs: Sequence[Sequence[str]] = (),
     holdout_mode: str = "exclude",
+    held_out_wording: bool = False,
 ) -> dict:
-    """Metadata of one sample (objects with bboxes, caption, template, seed): no pixels."""
+    """Metadata of one sample (objects with bboxes, caption, its wording record, seed): no pixels. The layout
+    is drawn before the caption, so `held_out_wording` changes the words and not the scene."""
     rng = np.random.default_rng(seed)
     hw = as_hw(image_size)
     objects = sample_layout(rng, hw, tuple(num_objects), holdout_pairs, holdout_mode)
-    caption, template = make_caption(objects, rng)
+    caption, record = make_caption(objects, rng, held_out_wording)
     return {
         "objects": objects,
         "caption": caption,
-        "template": template,
+        "template": record["frame"],
+        "wording": record,
         "seed": int(seed),
         "image_size": list(hw),
     }
@@ -423,13 +307,16 @@ def eval_prompts(
     holdout_only: bool = False,
     image_size: int | Sequence[int] = 32,
     num_objects: tuple[int, int] = (1, 3),
+    held_out_wording: bool = False,
 ) -> list[tuple[str, dict]]:
     """Evaluation prompts as (caption, meta). ``holdout_only=False``: the training distribution
     (held-out pairs excluded; seeds disjoint from train/val); ``True``: every prompt contains at
-    least one held-out (color, shape) pair. Deterministic in ``seed``."""
+    least one held-out (color, shape) pair. ``held_out_wording``: the same scenes written with the
+    held-out wordings (the wording split). Deterministic in ``seed``."""
     mode = "only" if holdout_only else "exclude"
     out = []
     for i in range(num):
-        meta = make_meta(sample_seed(seed, "eval", i), image_size, num_objects, holdout_pairs, mode)
+        meta = make_meta(sample_seed(seed, "eval", i), image_size, num_objects, holdout_pairs, mode,
+                         held_out_wording)
         out.append((meta["caption"], meta))
     return out

@@ -11,6 +11,7 @@ CLI (also as `python -m raphael.data.shards make-shapes ...`)::
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import math
@@ -31,6 +32,42 @@ from raphael.tasks.shapes import scenes as shapes
 def _shard_pattern(split: str, count: int) -> str:
     last = max(0, count - 1)
     return f"{split}-{{{0:06d}..{last:06d}}}.tar"
+
+
+def generator_fingerprint(
+    seed: int = 0,
+    image_size: int | Sequence[int] = 32,
+    holdout_pairs: Sequence[Sequence[str]] = tuple(shapes.DEFAULT_HOLDOUT),
+    num_objects: Sequence[int] = (1, 3),
+    probe: int = 32,
+) -> str:
+    """16 hex digits of what the scene and caption generator makes of these arguments: the metadata (captions
+    included) and pixels of the first `probe` training and validation samples. It changes with any change of the
+    generator's output, whatever the code change was, and not with comments or refactors."""
+    digest = hashlib.sha256()
+    n_obj = (int(num_objects[0]), int(num_objects[1]))
+    for split in ("train", "val"):
+        for index in range(probe):
+            image, meta = shapes.make_sample(shapes.sample_seed(seed, split, index), image_size, n_obj,
+                                             [list(p) for p in holdout_pairs], "exclude")
+            digest.update(json.dumps(meta, sort_keys=True).encode())
+            digest.update(image.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def shards_are_current(out_dir: str | Path, **keywords) -> bool:
+    """Whether `out_dir` holds what `write_shapes_shards(out_dir, **keywords)` would write now: its dataset.json
+    names the same generator fingerprint, edges and canvases. The datamodule rewrites shards that are not
+    (`write_shapes_shards.is_current`), so a change of the captions or scenes reaches every later run."""
+    path = Path(out_dir) / DATASET_JSON
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    args = {k: keywords[k] for k in ("seed", "image_size", "holdout_pairs", "num_objects") if k in keywords}
+    return (info.get("fingerprint") == generator_fingerprint(**args)
+            and info.get("edges") == keywords.get("edges", "canny")
+            and bool(info.get("aspect_buckets")) == bool(keywords.get("aspect_buckets", False)))
 
 
 def write_shapes_shards(
@@ -122,6 +159,7 @@ def write_shapes_shards(
         "seed": seed,
         "shard_size": shard_size,
         "edges": edges,
+        "fingerprint": generator_fingerprint(seed, image_size, holdout, n_obj),  # shards_are_current reads it
         "fields": ["png", "txt", "json", EDGE_EXTENSION],
         "vocab": {
             "colors": shapes.COLORS,
@@ -133,6 +171,9 @@ def write_shapes_shards(
     }
     (out / DATASET_JSON).write_text(json.dumps(info, indent=2))
     return info
+
+
+write_shapes_shards.is_current = shards_are_current  # the datamodule asks a writer this before reusing shards
 
 
 def _parse_size(text: str) -> int | tuple[int, int]:
