@@ -95,9 +95,10 @@ class RaphaelModule(L.LightningModule):
         return next(self.net.parameters()).device
 
     def _frozen_to_device(self) -> None:
+        device = self.compute_device
         for frozen in (self.text_encoder, self.vae):
-            if frozen is not None and next(frozen.parameters()).device != self.compute_device:
-                frozen.to(self.compute_device)
+            if frozen is not None and next(frozen.parameters()).device != device:
+                frozen.to(device)
 
     def encode_text(self, captions: list[str]) -> TextEncoding:
         self._frozen_to_device()

@@ -35,7 +35,7 @@ from raphael.benchmarks.common import bench_model_config, count_flops, ddim  # n
 from raphael.benchmarks.end_to_end import PEAK_BF16  # noqa: E402
 from raphael.benchmarks.timing import machine, median  # noqa: E402
 from raphael.benchmarks.training import default_module, synthetic_batch, train_step_fn  # noqa: E402
-from raphael.nn import build_model, model_config  # noqa: E402
+from raphael.nn import RaphaelUNetConfig, build_model, model_config  # noqa: E402
 from raphael.nn.guidance import guided_denoiser  # noqa: E402
 from raphael.nn.text_encoder import TextEncoding  # noqa: E402
 
@@ -94,7 +94,7 @@ def paper_net(device: str, quick: bool, mode: str, text_dim: int):
         raw = OmegaConf.load(ROOT / "conf" / "model" / "raphael_3b.yaml")
         raw.pop("defaults", None)
         raw.dispatch = {"mode": mode}
-        cfg = model_config(OmegaConf.merge(OmegaConf.structured(type(bench_model_config("default"))), raw))
+        cfg = model_config(OmegaConf.merge(OmegaConf.structured(RaphaelUNetConfig), raw))
     torch.manual_seed(0)
     with torch.device(device):  # build on the GPU: initialising 2.9e9 parameters on the host takes minutes
         return build_model(cfg, text_dim)
