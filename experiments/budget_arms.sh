@@ -26,7 +26,7 @@ read -r -a CORE_LIST <<< "${CORES:-0 1}"
 job() {  # $1 arm, $2 core
   # shellcheck disable=SC2086
   taskset -c "$2" "$PY" -m raphael.train -m experiment="$EXPERIMENT" budget=cpu seed="$SEED" logger=csv \
-    task_name="$NAME" "trainer.max_time=00:00:$MINUTES:00" ${ARM[$1]} \
+    task_name="$NAME" "callbacks.cpu_budget.duration=00:00:$MINUTES:00" ${ARM[$1]} \
     hydra.sweep.dir="outputs/$NAME/$1/seed$SEED" hydra.sweep.subdir=. \
     hydra/callbacks=evaluate_after hydra.callbacks.evaluate_after.results_dir="$HERE/results/$1" \
     'hydra.callbacks.evaluate_after.name_keys=[seed]' \
