@@ -1,0 +1,42 @@
+"""The arms of the claims (issue 29) and the order they run in: each arm is raphael.train overrides on top
+of budget=cpu and the claim it belongs to. Arms shared between claims (raphael) run once."""
+
+from __future__ import annotations
+
+SEEDS = (0, 1, 2)
+SWEEP_SEEDS = (0, 1)  # sweep points off the paper's values (claims 5-6); the paper's point is `raphael`
+
+ARMS: dict[str, tuple[list[str], str]] = {
+    # 1. Fig. 6b: each module helps
+    "baseline": (["experiment=baseline"], "fig6b"),
+    "space_moe": (["experiment=space_moe"], "fig6b"),
+    "time_moe": (["experiment=time_moe"], "fig6b"),
+    "edge": (["experiment=edge"], "fig6b"),
+    "raphael": (["experiment=raphael"], "fig6b"),
+    # the budget's own control: raphael seed 0 trained alone on the machine (beside no other job)
+    "raphael_alone": (["experiment=raphael"], "budget"),
+    # 2. learned vs hand-split time experts, everything else equal
+    "time_uniform": (["experiment=raphael", "model.time_moe.router=fixed_uniform"], "time_split"),
+    "time_equal_mass": (["experiment=raphael", "model.time_moe.router=fixed_intervals"], "time_split"),
+    # 5. Fig. 6c: number of space experts (6 = raphael; 0 = the space-MoE off)
+    **{f"experts{n}": (["experiment=raphael", f"model.space_moe.num_experts={n}"], "fig6c") for n in (2, 4, 8)},
+    "experts0": (["experiment=raphael", "model.space_moe.enabled=false"], "fig6c"),
+    # 6. Fig. 6a: alpha and T_c around the paper's (0.2, 500)
+    **{f"alpha{a:g}": (["experiment=raphael", f"model.space_moe.alpha={a}"], "fig6a") for a in (0.05, 0.1, 0.4, 0.8)},
+    **{f"tc{t}": (["experiment=raphael", f"model.edge.t_c={t}"], "fig6a") for t in (250, 750, 1000)},
+    "tc0": (["experiment=raphael", "model.edge.enabled=false"], "fig6a"),
+}
+
+# guidance weights each claim's arms are evaluated at (Fig. 6b is a curve over guidance)
+EVAL_GUIDANCE = {"fig6b": "[1.0,1.5,3.0,4.5]", "budget": "[1.0,1.5,3.0,4.5]"}
+EVAL_GUIDANCE.update({claim: "[1.0,3.0]" for _, claim in ARMS.values() if claim not in EVAL_GUIDANCE})
+
+# claim 1's reference pair with every seed first, then its single modules, then the other claims
+PLAN: list[tuple[str, int]] = [
+    *[(arm, s) for s in SEEDS for arm in ("raphael", "baseline")],
+    *[(arm, s) for s in SEEDS for arm in ("space_moe", "time_moe", "edge")],
+    *[(arm, s) for s in SEEDS for arm in ("time_uniform", "time_equal_mass")],
+    *[(f"experts{n}", s) for s in SWEEP_SEEDS for n in (0, 2, 4, 8)],
+    *[(arm, s) for s in SWEEP_SEEDS for arm in ("alpha0.05", "alpha0.1", "alpha0.4", "alpha0.8",
+                                                "tc0", "tc250", "tc750", "tc1000")],
+]
