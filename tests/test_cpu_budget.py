@@ -7,11 +7,11 @@ import time
 
 import lightning as L
 import torch
+from conftest import compose_train
 from lightning.pytorch.callbacks import Timer
 
 from raphael.callbacks.cpu_budget import CpuTimeBudget
 from raphael.lr_schedule import trainer_progress
-from tests.conftest import compose_train
 
 
 class _Tiny(L.LightningModule):
