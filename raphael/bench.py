@@ -23,7 +23,7 @@ from raphael.benchmarks.timing import devices, loadavg, machine
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m raphael.bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="small shapes and few repeats (a smoke run)")
-    p.add_argument("--out", default="experiments/bench/results.json", help="JSON output path")
+    p.add_argument("--out", default="experiments/speed/bench/results.json", help="JSON output path")
     p.add_argument("--only", default=None, help=f"comma-separated subset of {list(BENCHMARKS)}")
     p.add_argument("--threads", type=int, default=1,
                    help="torch CPU threads (default 1: on a shared, loaded 2-core machine a second intra-op "

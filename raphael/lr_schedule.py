@@ -3,7 +3,7 @@
 A run's budget is steps (`trainer.max_steps`) or time (`trainer.max_time`, budget=cpu), whichever ends
 first; `progress()` returns the larger of the two fractions used, so a time-bounded run decays to its
 floor when its time runs out, whatever its step rate. Short budgets gain most from decaying to zero
-at the end (experiments/lr_decay/).
+at the end (experiments/recipe/lr_decay/).
 """
 
 from __future__ import annotations

@@ -175,7 +175,7 @@ class RaphaelModule(L.LightningModule):
 
     def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
         """Moves the batch dict's tensors and nothing else: Lightning's default walks every caption, key and
-        meta dict of the batch at every step (~1.6 ms of a ~0.27 s budget=cpu step, experiments/loop_speed/)."""
+        meta dict of the batch at every step (~1.6 ms of a ~0.27 s budget=cpu step, experiments/recipe/loop_speed/)."""
         if not isinstance(batch, dict):
             return super().transfer_batch_to_device(batch, device, dataloader_idx)
         return {k: v.to(device) if torch.is_tensor(v) else v for k, v in batch.items()}

@@ -1,4 +1,4 @@
-"""The benchmark harness's pieces (no timing here: the figures live in experiments/bench/), the
+"""The benchmark harness's pieces (no timing here: the figures live in experiments/speed/bench/), the
 space-MoE dispatch backends against the naive reference, and (slow) a --quick smoke run of the CLI."""
 
 from __future__ import annotations

@@ -39,8 +39,8 @@ def test_option_composes_and_validates(group, option, tmp_path):
 
 
 def test_budget_cpu_keeps_the_raw_weights(tmp_path):
-    """budget=cpu decays lr to 0, drops the EMA callback (experiments/cpu_recipe), uses betas (0.9, 0.99) and the
-    logit-normal t draw (experiments/cpu_model); budget=small too (the main job); budget=paper keeps the EMA."""
+    """budget=cpu decays lr to 0, drops the EMA callback (experiments/recipe/cpu_recipe), uses betas (0.9, 0.99) and the
+    logit-normal t draw (experiments/recipe/cpu_model); budget=small too (the main job); budget=paper keeps the EMA."""
     cfg = compose_train("budget=cpu", f"paths.root_dir={tmp_path}")
     assert cfg.callbacks.ema is None and cfg.optim.decay == "linear"
     assert list(cfg.optim.optimizer.betas) == [0.9, 0.99] and cfg.diffusion.loss.t_sampling == "logit_normal"

@@ -242,12 +242,12 @@ def test_the_sync_free_step_compiles_as_one_graph():
 
 
 def test_the_gpu_check_runs_its_cpu_parts_at_test_size(tmp_path):
-    """experiments/gpu/check.py --quick: the step, paper-layout step and sampling stages on the CPU, one JSON."""
+    """experiments/speed/gpu/check.py --quick: the step, paper-layout step and sampling stages on the CPU, one JSON."""
     import importlib.util
     import json
 
     spec = importlib.util.spec_from_file_location("gpu_check", Path(__file__).resolve().parents[1] / "experiments"
-                                                  / "gpu" / "check.py")
+                                                  / "speed" / "gpu" / "check.py")
     check = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(check)
     assert check.main(["--quick", "--out", str(tmp_path / "check.json")]) == 0

@@ -108,7 +108,7 @@ def test_fig6b_report_on_fake_runs(tmp_path):
     for label in ("baseline", "raphael"):
         for seed in (0, 1):
             (results / f"{label}_seed{seed}.json").write_text(json.dumps(fake_run(label, seed, 0.01 * seed)))
-    spec = importlib.util.spec_from_file_location("fig6b_report", ROOT / "experiments/fig6b_modules/report.py")
+    spec = importlib.util.spec_from_file_location("fig6b_report", ROOT / "experiments/figures/fig6b_modules/report.py")
     report = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(report)
     text = report.main(["--results", str(results), "--out", str(tmp_path), "--budget", "test"])

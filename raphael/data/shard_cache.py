@@ -1,7 +1,7 @@
 """A WebDataset stage that reads and decodes each training shard once and keeps its samples in memory.
 
 At budget=cpu a run passes over the 8,000 shapes samples about 15 times; untarring and decoding them again
-on every pass cost ~0.02 s of a ~0.27 s step in the main process (experiments/loop_speed/). The stage
+on every pass cost ~0.02 s of a ~0.27 s step in the main process (experiments/recipe/loop_speed/). The stage
 replaces `tarfile_to_samples -> decode` for data.cache_decoded=true: the first time a shard URL arrives it is
 read and decoded whole (bad samples skipped and counted then, by the pipeline's handler), later arrivals
 yield the same samples again, so the stream (resampled shards -> shuffle -> batches) is the uncached one.

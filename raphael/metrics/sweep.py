@@ -1,7 +1,7 @@
 """Evaluate every training run of a sweep right after it trains: a Hydra callback.
 
     python -m raphael.train -m experiment=baseline,raphael seed=0,1 hydra/callbacks=evaluate_after \
-        hydra.callbacks.evaluate_after.results_dir=experiments/fig6b_modules/results \
+        hydra.callbacks.evaluate_after.results_dir=experiments/figures/fig6b_modules/results \
         'hydra.callbacks.evaluate_after.overrides=[steps=10,num_prompts=48]'
 
 After each job that completed, it runs `python -m raphael.evaluate ckpt=<run>/checkpoints/last.ckpt`

@@ -78,7 +78,7 @@ class DispatchConfig:
 class EdgeConfig:
     enabled: bool = True
     t_c: int = 500
-    # the paper gives none; 0.1 over 1.0 at budget=cpu: 0.581 vs 0.516 over 3 seeds (experiments/edge_head/)
+    # the paper gives none; 0.1 over 1.0 at budget=cpu: 0.581 vs 0.516 over 3 seeds (experiments/recipe/edge_head/)
     weight: float = 0.1
     source: str = "pooled"
     hidden: int = 32
@@ -141,7 +141,7 @@ class RaphaelUNetConfig(DenoiserConfig):
 
     _target_: str = "raphael.nn.unet.RaphaelUNet"
     # the 2x2 patch stem at width 32 over the pixel model at width 16: at budget=cpu 0.658 vs 0.581 alignment,
-    # 0.676 vs 0.613 held-out, 3 seeds each, 0.72x the step (experiments/patch_stem/)
+    # 0.676 vs 0.613 held-out, 3 seeds each, 0.72x the step (experiments/recipe/patch_stem/)
     channels: int = 32
     # space-to-depth stem: the U-Net runs on (H/p, W/p) with in_channels*p*p inputs, pixels restored by
     # pixel-shuffle (simple diffusion, DiT); 1 = pixel resolution
