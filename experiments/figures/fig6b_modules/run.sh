@@ -6,8 +6,8 @@
 #
 #   BUDGET=cpu bash experiments/figures/fig6b_modules/run.sh   # 2-core CPU: budget=cpu, 20 core-minutes a run (one thread)
 #   BUDGET=small bash experiments/figures/fig6b_modules/run.sh   # 2-core CPU smoke scale: 40 steps of batch 16
-#   STEPS=700 BATCH=32 EMA=0.99 TAG=cpu700 EVAL=... bash experiments/figures/fig6b_modules/run.sh   # the committed
-#       cpu700 results (exact command in README.md); sizes come from experiments/figures/budgets.sh
+#   STEPS=700 BATCH=32 EMA=0.99 TAG=cpu700 EVAL=... bash experiments/figures/fig6b_modules/run.sh   # explicit sizes
+#       (defaults come from experiments/figures/budgets.sh)
 #   BUDGET=paper bash experiments/figures/fig6b_modules/run.sh   # GPUs: budget=paper, full evaluation
 #   add hydra/launcher=submitit_slurm (+ hydra.launcher.* options) to run the jobs on SLURM.
 set -euo pipefail
