@@ -88,6 +88,8 @@ def validate_text_encoder(cfg: DictConfig) -> None:
         ("pooled", cfg.get("pooled", "auto") in ("cls", "eos", "auto"), "allowed: cls, eos, auto"),
         ("cache_size", is_int(cfg.get("cache_size", 0), 0),
          "an integer >= 0 (captions whose states stay in memory; 0 = none)"),
+        ("layer", is_int(cfg.get("layer", -1), -10**6), "an integer index into the encoder's hidden states (-1 the last "
+         "layer, -2 the penultimate, 0 the token embeddings)"),
     ], prefix="text_encoder.")
 
 

