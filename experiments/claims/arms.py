@@ -18,6 +18,8 @@ ARMS: dict[str, tuple[list[str], str]] = {
     # 2. learned vs hand-split time experts, everything else equal
     "time_uniform": (["experiment=raphael", "model.time_moe.router=fixed_uniform"], "time_split"),
     "time_equal_mass": (["experiment=raphael", "model.time_moe.router=fixed_intervals"], "time_split"),
+    # 3. the path probe at the paper's 16 space-MoE layers (its block layout at the default's widths; the default has 5)
+    "paper_layout": (["experiment=raphael", "model.transformer_depth=[0,3,4]", "model.mid_transformer_depth=2"], "probe"),
     # 5. Fig. 6c: number of space experts (6 = raphael; 0 = the space-MoE off)
     **{f"experts{n}": (["experiment=raphael", f"model.space_moe.num_experts={n}"], "fig6c") for n in (2, 4, 8)},
     "experts0": (["experiment=raphael", "model.space_moe.enabled=false"], "fig6c"),
@@ -25,10 +27,14 @@ ARMS: dict[str, tuple[list[str], str]] = {
     **{f"alpha{a:g}": (["experiment=raphael", f"model.space_moe.alpha={a}"], "fig6a") for a in (0.05, 0.1, 0.4, 0.8)},
     **{f"tc{t}": (["experiment=raphael", f"model.edge.t_c={t}"], "fig6a") for t in (250, 750, 1000)},
     "tc0": (["experiment=raphael", "model.edge.enabled=false"], "fig6a"),
+    # levers of the default's own issues, not claims: the text encoder's penultimate layer (issue 25), a higher
+    # caption-drop rate for the unconditional branch guidance amplifies (issue 28)
+    "text_layer_penultimate": (["experiment=raphael", "text_encoder.layer=-2"], "levers"),
+    "cond_drop0.2": (["experiment=raphael", "diffusion.cond_drop=0.2"], "levers"),
 }
 
 # guidance weights each claim's arms are evaluated at (Fig. 6b is a curve over guidance)
-EVAL_GUIDANCE = {"fig6b": "[1.0,1.5,3.0,4.5]", "budget": "[1.0,1.5,3.0,4.5]"}
+EVAL_GUIDANCE = {"fig6b": "[1.0,1.5,3.0,4.5]", "budget": "[1.0,1.5,3.0,4.5]", "levers": "[1.0,1.5,3.0,4.5]"}
 EVAL_GUIDANCE.update({claim: "[1.0,3.0]" for _, claim in ARMS.values() if claim not in EVAL_GUIDANCE})
 
 # claim 1's reference pair with every seed first, then its single modules, then the other claims
@@ -36,7 +42,9 @@ PLAN: list[tuple[str, int]] = [
     *[(arm, s) for s in SEEDS for arm in ("raphael", "baseline")],
     *[(arm, s) for s in SEEDS for arm in ("space_moe", "time_moe", "edge")],
     *[(arm, s) for s in SEEDS for arm in ("time_uniform", "time_equal_mass")],
+    *[("paper_layout", s) for s in SEEDS],
     *[(f"experts{n}", s) for s in SWEEP_SEEDS for n in (0, 2, 4, 8)],
     *[(arm, s) for s in SWEEP_SEEDS for arm in ("alpha0.05", "alpha0.1", "alpha0.4", "alpha0.8",
                                                 "tc0", "tc250", "tc750", "tc1000")],
+    *[(arm, s) for s in SWEEP_SEEDS for arm in ("text_layer_penultimate", "cond_drop0.2")],
 ]

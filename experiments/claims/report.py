@@ -43,6 +43,9 @@ CLAIMS = {  # claim -> (title, the paper's figure, reference arm, the metric the
     "fig6c": ("5. Fig. 6c: number of space experts", "quality rises with experts up to 6; 6 cost 1.32x time",
               "raphael", "alignment", False),
     "fig6a": ("6. Fig. 6a: alpha and T_c", "alpha 0.2 and T_c 500 are best", "raphael", "alignment", False),
+    "probe": ("3. the path probe's model: the paper's 16 space-MoE layers", "(the probe's numbers are in its own row)",
+              "raphael", "alignment", None),
+    "levers": ("levers of the default (issues 25, 28)", "(not a claim: does a lever pay?)", "raphael", "alignment", None),
     "budget": ("budget control: raphael seed 0 alone vs beside a load", "(ours) the CPU budget is load-proof",
                "raphael", "alignment", None),
 }
@@ -59,15 +62,17 @@ def load() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def paired(df: pd.DataFrame, arm: str, ref: str, metric: str) -> dict:
-    """Mean of (arm - ref) over the seeds both have, with its 95% interval (NaN-wide for one seed)."""
-    a = df[df.arm == arm].set_index("seed")[metric]
-    b = df[df.arm == ref].set_index("seed")[metric]
-    seeds = sorted(set(a.index) & set(b.index))
-    ci = mean_ci([a[s] - b[s] for s in seeds])
+def seed_ci(values: pd.Series) -> dict:
+    """Mean over seeds with its 95% Student-t interval; no interval (NaN) from fewer than 2 seeds."""
+    ci = mean_ci(values.dropna())
     if ci["n"] < 2:
         ci["ci_low"] = ci["ci_high"] = math.nan
-    return ci | {"seeds": seeds}
+    return ci
+
+
+def paired(df: pd.DataFrame, arm: str, ref: str, metric: str) -> dict:
+    """Mean of (arm - ref) over the seeds both have, with its 95% interval."""
+    return seed_ci(df[df.arm == arm].set_index("seed")[metric] - df[df.arm == ref].set_index("seed")[metric])
 
 
 def interval(ci: dict, digits: int = 3) -> str:
@@ -126,6 +131,31 @@ def guidance_plot(df: pd.DataFrame, claim: str, path: Path) -> None:
     plot_guidance_curves(curves, path, title=f"{CLAIMS[claim][0]} (budget=cpu, ± sd over seeds)")
 
 
+def suite_checks(df: pd.DataFrame, arm: str = "raphael") -> list[str]:
+    """The embedded default's own bars read from the claims' `raphael` arm (budget=cpu, paired by seed): issue 28's
+    guidance trade-off and issue 25's held-out wordings."""
+    part = df[df.arm == arm]
+    if part.empty:
+        return []
+    by_g = part.groupby("guidance")[["alignment", "held-out", "wordings", "all right", "FID"]].agg(["mean", "std"])
+    lines = [f"## The default's own checks (`{arm}` arm, {part.seed.nunique()} seeds)", "",
+             "| guidance | alignment | held-out | wordings | all right | FID |", "|---|---|---|---|---|---|"]
+    for g, row in by_g.iterrows():
+        lines.append(f"| {g:g} | " + " | ".join(fmt(row[(m, 'mean')], row[(m, 'std')], 1 if m == 'FID' else 3)
+                                                for m in ("alignment", "held-out", "wordings", "all right", "FID")) + " |")
+    per_seed = part.pivot_table(index="seed", columns="guidance", values=["alignment", "all right", "FID", "wordings"])
+    best = by_g[("alignment", "mean")].idxmax()
+    lines += ["", "Paired by seed (95% interval):", "",
+              f"- best guidance by mean alignment: {best:g}; alignment there minus at guidance 1: "
+              f"{interval(seed_ci(per_seed[('alignment', best)] - per_seed[('alignment', 1.0)]))}; all attributes right: "
+              f"{interval(seed_ci(per_seed[('all right', best)] - per_seed[('all right', 1.0)]))}",
+              f"- guidance 4.5 minus 1: alignment {interval(seed_ci(per_seed[('alignment', 4.5)] - per_seed[('alignment', 1.0)]))}; "
+              f"FID at 4.5 / FID at 1.5: {interval(seed_ci(per_seed[('FID', 4.5)] / per_seed[('FID', 1.5)]), 2)}",
+              f"- held-out wordings / in-grammar alignment at guidance {GUIDANCE:g}: "
+              f"{interval(seed_ci(per_seed[('wordings', GUIDANCE)] / per_seed[('alignment', GUIDANCE)]))}", ""]
+    return lines
+
+
 def main() -> None:
     df = load()
     if df.empty:
@@ -155,7 +185,7 @@ def main() -> None:
         "module that helps only at scale, or only on natural images, can read 'no difference' here; a claim that "
         "does not show at this budget is a finding about this budget, not a refutation.", "",
         "| claim | paper | ours: mean paired Δ alignment [95% interval] | verdict |", "|---|---|---|---|",
-        *summary, "", "## Per claim", "", *sections])
+        *summary, "", "## Per claim", "", *sections, *suite_checks(df)])
     (ROOT / "experiments" / "RESULTS.md").write_text(text)
     print(text)
 
