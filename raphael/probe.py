@@ -68,6 +68,11 @@ def probe_module(module, prompts, cfg: DictConfig, out_dir: Path, tag: str) -> d
     num_experts = int(module.model_cfg.space_moe.num_experts)
     result = probe_paths(frame[layers].to_numpy(), frame["word"].to_numpy(), num_experts, int(cfg.folds),
                          int(cfg.seed), OmegaConf.to_container(cfg.xgb))
+    if cfg.get("shuffled", True):  # the same paths, the words permuted across prompts: what the probe reads from nothing
+        words = np.random.default_rng(int(cfg.seed)).permutation(frame["word"].to_numpy())
+        shuffled = probe_paths(frame[layers].to_numpy(), words, num_experts, int(cfg.folds), int(cfg.seed),
+                               OmegaConf.to_container(cfg.xgb))
+        result.shuffled_accuracy_mean, result.shuffled_accuracy_std = shuffled.accuracy_mean, shuffled.accuracy_std
     frame.to_csv(out_dir / f"paths_{tag}.csv", index=False)
     plots.confusion_matrix_picture(np.array(result.confusion), result.labels, out_dir / f"confusion_{tag}.png",
                                    f"{cfg.words.name} ({tag}): {result.accuracy_mean:.1%} CV accuracy")
@@ -78,13 +83,14 @@ def probe_module(module, prompts, cfg: DictConfig, out_dir: Path, tag: str) -> d
 def print_table(figures: dict, words: str) -> None:
     table = Table(title=f"path probe: {words} ({figures['trained']['num_words']} words, "
                         f"{figures['trained']['num_rows']} prompts, {figures['trained']['num_layers']} layers)")
-    for col in ("model", "CV accuracy", "chance 1/K", "majority", "distinct paths", "word paths",
+    for col in ("model", "CV accuracy", "shuffled words", "chance 1/K", "majority", "distinct paths", "word paths",
                 "words sharing", "paths/word"):
         table.add_column(col, justify="right")
     for tag, f in figures.items():
         if not isinstance(f, dict) or "accuracy_mean" not in f:
             continue
-        table.add_row(tag, f"{f['accuracy_mean']:.1%} ± {f['accuracy_std']:.1%}", f"{f['chance_uniform']:.1%}",
+        shuffled = f"{f['shuffled_accuracy_mean']:.1%}" if f.get("shuffled_accuracy_mean") is not None else "-"
+        table.add_row(tag, f"{f['accuracy_mean']:.1%} ± {f['accuracy_std']:.1%}", shuffled, f"{f['chance_uniform']:.1%}",
                       f"{f['chance_majority']:.1%}", str(f["distinct_paths"]), str(f["distinct_word_paths"]),
                       str(f["words_sharing_a_path"]), f"{f['mean_paths_per_word']:.2f}")
     Console(width=max(Console().width, 130)).print(table)

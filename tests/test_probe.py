@@ -142,6 +142,8 @@ def test_probe_entry_point_end_to_end(tiny_module, tmp_path):
     saved = json.loads((tmp_path / "out" / "probe.json").read_text())
     assert saved["trained"]["num_words"] == 8 and saved["untrained"]["num_rows"] == 88
     assert 0 <= figures["trained"]["accuracy_mean"] <= 1
+    # the shuffled-label control: the same paths with the words permuted, beside each model's own figure
+    assert 0 <= saved["trained"]["shuffled_accuracy_mean"] <= 1 and saved["untrained"]["shuffled_accuracy_std"] >= 0
     for name in ("confusion_trained.png", "paths_untrained.png", "paths_trained.csv"):
         assert (tmp_path / "out" / name).is_file()
 

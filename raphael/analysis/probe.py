@@ -33,6 +33,8 @@ class ProbeResult:
     distinct_word_paths: int  # over each word's most frequent path
     words_sharing_a_path: int  # words whose most frequent path is also another word's
     mean_paths_per_word: float  # distinct paths one word takes over its templates
+    shuffled_accuracy_mean: float | None = None  # the shuffled-label control (raphael.probe), when run
+    shuffled_accuracy_std: float | None = None
     labels: list[str] = field(default_factory=list)
     confusion: list[list[int]] = field(default_factory=list)
 
