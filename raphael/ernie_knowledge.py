@@ -3,7 +3,7 @@
 Two parts, each on a random share `prob` of the training samples (independent draws, from (seed, step)):
 
 - Region-weighted denoising loss: weight 1 + w_l (`region_weight`) inside the key objects' boxes, 1 outside,
-  as `batch["loss_weight"]` (B, 1, h, w) at the network's (latent) resolution; `raphael.losses.denoise_loss`
+  as `batch["loss_weight"]` (B, 1, h, w) at the network's (latent) resolution; `raphael.diffusion.loss.DenoisingLoss`
   normalises by the weight sum. Boxes: shapes `meta["objects"][i]["bbox"]` ([x0, y0, x1, y1] in pixels,
   x1/y1 exclusive), real shards `meta["boxes"]` (same format), scaled from the rendered size
   (`meta["width"]`/`meta["height"]` if present, else the batch image size) to the latent size.

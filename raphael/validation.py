@@ -1,7 +1,7 @@
 """One validation layer for every entry point: bad configs fail before any work, with one clear paragraph.
 
 `validate_config(cfg)` checks the composed Hydra config (model through its structured schema
-`raphael.nn.config.ModelConfig`, diffusion, data, text encoder, guidance lists) and raises
+the per-network dataclasses of `raphael.nn.config`, diffusion, data, text encoder, guidance lists) and raises
 `ConfigError`; `user_errors()` turns that into a message and exit status 2, no stack trace.
 """
 
