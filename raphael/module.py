@@ -1,6 +1,7 @@
 """The LightningModule: one training recipe for every denoiser the suite builds.
 
-Loss = denoise MSE + edge.weight * focal edge loss (t < T_c) + balance_coef * (space + time balance).
+The loss is `raphael.diffusion.DiffusionObjective`: the denoising loss plus the terms the network declares
+(RAPHAEL: edge.weight * focal edge loss (t < T_c) + balance_coef * (space + time balance)); the module knows none.
 The frozen text encoder (and the optional VAE) are held outside the module's parameters: they load
 from their folders, stay out of checkpoints and out of the EMA copy's gradients.
 """
@@ -16,20 +17,18 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from raphael.diffusion import (
-    DenoisingLoss,
+    DiffusionObjective,
     GuidanceRule,
     SamplerSettings,
     ddim_sample,
     make_sample_scheduler,
     make_train_scheduler,
 )
-from raphael.ernie_knowledge import attach_emphasis
 from raphael.grad_clip import clip_gradients, optimizer_kwargs_for_precision
-from raphael.losses import edge_loss
 from raphael.lr_schedule import BudgetLR, BudgetSchedule, trainer_progress
 from raphael.nn import build_model, model_config
 from raphael.nn.guidance import guided_denoiser
-from raphael.nn.text_encoder import TextEncoding, encode_with_uncond
+from raphael.nn.text_encoder import TextEncoding, attach_emphasis, encode_with_uncond
 
 
 def _as_config(value) -> DictConfig:
@@ -85,7 +84,7 @@ class RaphaelModule(L.LightningModule):
         self.sampler_settings = SamplerSettings.from_config(self.diffusion_cfg.get("sampler"))
         self.sample_scheduler = make_sample_scheduler(self.train_scheduler, self.sampler_settings)
         loss_cfg = self.diffusion_cfg.get("loss") or {}
-        self.denoising_loss = DenoisingLoss(self.train_scheduler, **loss_cfg)
+        self.objective = DiffusionObjective(self.train_scheduler, **loss_cfg)
 
     # ----------------------------------------------------------------------------------- helpers
     @property
@@ -124,26 +123,11 @@ class RaphaelModule(L.LightningModule):
 
     # ----------------------------------------------------------------------------------- losses
     def compute_losses(self, batch: dict, captions: list[str], x0: torch.Tensor, t: torch.Tensor,
-                       noise: torch.Tensor) -> dict:
-        xt = self.train_scheduler.add_noise(x0, noise, t)
-        edge_target = batch["edge"]
+                       noise: torch.Tensor) -> tuple[dict, object]:
         text = self.encode_text(captions)
-        if batch.get("text_emphasis") is not None:  # key-word emphasis (raphael.ernie_knowledge), 0 for dropped captions
-
+        if batch.get("text_emphasis") is not None:  # key-word emphasis (raphael.callbacks.knowledge), 0 for dropped captions
             text = attach_emphasis(text, batch["text_emphasis"], captions, batch["caption"])
-        out = self.net(xt, t, text, edge_size=tuple(edge_target.shape[-2:]))
-        losses = {"denoise": self.denoising_loss(out.sample, x0, noise, t, batch.get("loss_weight"))}
-        total = losses["denoise"]
-        edge_cfg = getattr(self.model_cfg, "edge", None)  # networks without an edge head have no edge config
-        edge_logits = [b.edge_logits for b in out.aux.blocks if b.edge_logits is not None]
-        if edge_cfg is not None and edge_cfg.enabled and edge_logits:
-            losses["edge"] = edge_loss(edge_logits, edge_target, t, edge_cfg.t_c)
-            total = total + edge_cfg.weight * losses["edge"]
-        coef = getattr(self.model_cfg, "balance_coef", 0.0)
-        losses["balance_space"], losses["balance_time"] = out.aux.balance_space, out.aux.balance_time
-        total = total + coef * (out.aux.balance_space + out.aux.balance_time)
-        losses["loss"] = total
-        return losses, out
+        return self.objective(self.net, x0, text, t, noise, batch)
 
     def log_dispatch_overflow(self, out, batch_size: int) -> None:
         """Rows the MoE layers dropped at capacity this step (model.dispatch.mode=capacity); read only when logged."""
@@ -163,7 +147,7 @@ class RaphaelModule(L.LightningModule):
     def _training_step(self, batch: dict) -> torch.Tensor:
         x = batch["image"]
         x0 = self.to_latent(x)
-        t, noise = self.denoising_loss.draw(x0)
+        t, noise = self.objective.draw(x0)
         losses, out = self.compute_losses(batch, self.drop_captions(batch["caption"]), x0, t, noise)
         self.log_dispatch_overflow(out, x.shape[0])
         self.last_losses = {k: v.detach() for k, v in losses.items()}  # read by callbacks.guards

@@ -11,7 +11,7 @@ from raphael.nn.block import TransformerBlock
 from raphael.nn.config import SpaceMoEConfig, TimeMoEConfig
 from raphael.nn.denoiser import DenoiserOutput
 from raphael.nn.edge_head import EdgeHead
-from raphael.nn.moe import FeedForward
+from raphael.nn.layers import FeedForward
 from raphael.nn.text_encoder import TextEncoding
 
 CONF = Path(__file__).resolve().parents[1] / "conf" / "model"

@@ -18,7 +18,8 @@ from omegaconf import OmegaConf, open_dict
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from raphael.nn import build_model, model_config
-from raphael.nn.moe import FeedForward, dispatch_by_combine, dispatch_static
+from raphael.nn.layers import FeedForward
+from raphael.nn.moe import dispatch_by_combine, dispatch_static
 from raphael.nn.text_encoder import TextEncoding
 from raphael.nn.unet import ResBlock, SpatialTransformer
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import torch
 
-from raphael.losses import edge_loss
+from raphael.diffusion import DiffusionObjective
+from raphael.nn.denoiser import LossTerm
+from raphael.nn.raphael_losses import edge_loss
 
 
 def _batch(b: int = 4, size: int = 16) -> dict:
@@ -40,13 +42,28 @@ def test_compute_losses_logs_every_term_and_backpropagates(tiny_module):
     batch = _batch()
     t = torch.tensor([10, 200, 600, 900])
     losses, out = tiny_module.compute_losses(batch, batch["caption"], batch["image"], t, torch.randn(4, 3, 16, 16))
-    assert set(losses) == {"denoise", "edge", "balance_space", "balance_time", "loss"}
+    assert set(losses) == {"denoise", "edge", "balance", "balance_space", "balance_time", "loss"}
+    cfg = tiny_module.model_cfg  # the network's own weights; balance_space / balance_time are logged, not added twice
+    assert torch.equal(losses["loss"], losses["denoise"] + cfg.edge.weight * losses["edge"] + cfg.balance_coef * losses["balance"])
+    assert torch.equal(losses["balance"], losses["balance_space"] + losses["balance_time"])
     assert out.sample.shape == (4, 3, 16, 16)
     losses["loss"].backward()
     # zero-initialised output layers make most upstream gradients exactly 0 at init: check connectivity
     grads = {n: p.grad for n, p in tiny_module.net.named_parameters() if p.requires_grad}
     missing = [n for n, g in grads.items() if g is None and ".experts." not in n]
     assert not missing, missing
+
+
+def test_the_objective_adds_the_terms_a_network_declares_with_their_weights(tiny_module):
+    """A network with a term of its own (weight 2) and a logged one (weight None): the objective needs no change."""
+    net = tiny_module.net
+    net.loss_terms = lambda out, batch, t: {"toy": LossTerm(out.sample.abs().mean(), 2.0),
+                                            "watched": LossTerm(out.sample.amax(), None)}
+    batch, t = _batch(), torch.tensor([10, 200, 600, 900])
+    text = tiny_module.encode_text(batch["caption"])
+    losses, out = DiffusionObjective(tiny_module.train_scheduler)(net, batch["image"], text, t, torch.randn(4, 3, 16, 16), batch)
+    assert set(losses) == {"denoise", "toy", "watched", "loss"}
+    assert torch.equal(losses["loss"], losses["denoise"] + 2.0 * losses["toy"])
 
 
 def test_caption_dropout_rate(tiny_module):

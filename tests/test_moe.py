@@ -2,15 +2,10 @@ import pytest
 import torch
 
 from raphael.benchmarks.dispatch import space_moe_reference
-from raphael.nn.moe import (
-    SpaceMoE,
-    TimeGate,
-    TimeMoE,
-    ddpm_linear_alphas_cumprod,
-    equal_noise_mass_boundaries,
-    region_masks,
-    switch_balance_loss,
-)
+from raphael.nn.moe import SpaceMoE, TimeMoE, region_masks
+from raphael.nn.routers import RouterContext, build_router
+from raphael.nn.routers.base import switch_balance_loss
+from raphael.nn.routers.time import ddpm_linear_alphas_cumprod, equal_noise_mass_boundaries
 
 D, DY, E = 8, 12, 4
 
@@ -184,13 +179,13 @@ def test_time_moe_loads_a_state_dict_from_before_the_warm_start():
     assert not bool(moe.shared)
 
 def test_fixed_uniform_block_boundaries():
-    gate = TimeGate(4, "fixed_uniform", num_train_timesteps=1000)
+    gate = build_router("time", "fixed_uniform", RouterContext(4, num_train_timesteps=1000))
     t = torch.tensor([0, 249, 250, 499, 500, 749, 750, 999])
     assert gate(t).routes.tolist() == [0, 0, 1, 1, 2, 2, 3, 3]
 
 
 def test_fixed_intervals_boundaries_and_equal_noise_mass():
-    gate = TimeGate(3, "fixed_intervals", boundaries=[100, 600])
+    gate = build_router("time", "fixed_intervals", RouterContext(3, boundaries=[100, 600]))
     assert gate(torch.tensor([0, 99, 100, 599, 600, 999])).routes.tolist() == [0, 0, 1, 1, 2, 2]
     ac = ddpm_linear_alphas_cumprod(1000)
     b = equal_noise_mass_boundaries(4, ac)
@@ -203,7 +198,7 @@ def test_fixed_intervals_boundaries_and_equal_noise_mass():
 
 def test_learned_time_gate_noise_only_in_training():
     torch.manual_seed(0)
-    gate = TimeGate(4, "learned", noise_std=10.0).eval()
+    gate = build_router("time", "learned", RouterContext(4, noise_std=10.0)).eval()
     t = torch.randint(0, 1000, (64,))
     assert torch.equal(gate(t).routes, gate(t).routes)
     gate.train()

@@ -14,9 +14,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import compose_train  # noqa: E402
 
-from raphael.ernie_knowledge import (  # noqa: E402
+from raphael.callbacks.knowledge import (  # noqa: E402
     KnowledgeEnhancement,
-    attach_emphasis,
     emphasis_multipliers,
     key_token_mask,
     region_loss_weight,
@@ -31,8 +30,12 @@ from raphael.nn.config import (  # noqa: E402
     SpaceMoEConfig,
     TimeMoEConfig,
 )
-from raphael.nn.moe import TimeGate, ddpm_linear_alphas_cumprod, equal_noise_mass_boundaries  # noqa: E402
-from raphael.nn.text_encoder import TextEncoding  # noqa: E402
+from raphael.nn.routers import RouterContext, build_router  # noqa: E402
+from raphael.nn.routers.time import ddpm_linear_alphas_cumprod, equal_noise_mass_boundaries  # noqa: E402
+from raphael.nn.text_encoder import (
+    TextEncoding,  # noqa: E402
+    attach_emphasis,  # noqa: E402
+)
 
 D_Y = 12
 
@@ -69,7 +72,7 @@ def randomize_outputs(net: torch.nn.Module) -> None:
 # ----------------------------------------------------------------------------- fixed time routers
 @pytest.mark.parametrize("n", [1, 2, 5, 10])
 def test_fixed_uniform_splits_T_into_n_consecutive_equal_blocks(n):
-    gate = TimeGate(n, "fixed_uniform", num_train_timesteps=1000)
+    gate = build_router("time", "fixed_uniform", RouterContext(n, num_train_timesteps=1000))
     t = torch.arange(1000)
     routes = gate(t).routes
     assert torch.equal(routes, t * n // 1000)
@@ -80,11 +83,11 @@ def test_fixed_uniform_splits_T_into_n_consecutive_equal_blocks(n):
 
 
 def test_fixed_intervals_given_boundaries_and_equal_noise_mass_default():
-    gate = TimeGate(3, "fixed_intervals", boundaries=[100, 600])
+    gate = build_router("time", "fixed_intervals", RouterContext(3, boundaries=[100, 600]))
     assert gate(torch.tensor([0, 99, 100, 599, 600, 999])).routes.tolist() == [0, 0, 1, 1, 2, 2]
     ac = ddpm_linear_alphas_cumprod(1000)
     b = equal_noise_mass_boundaries(2, ac)
-    gate = TimeGate(2, "fixed_intervals")
+    gate = build_router("time", "fixed_intervals", RouterContext(2))
     assert gate(torch.tensor([b[0] - 1, b[0]])).routes.tolist() == [0, 1]
     mass = (1 - ac)
     lo, hi = mass[: b[0]].sum(), mass[b[0]:].sum()
@@ -158,7 +161,7 @@ def test_key_token_mask_marks_the_attribute_words_only(tokenizer):
     assert marked[0] == ["large", "red", "circle", "left"]
     assert set(marked[1]) >= {"small", "diamond"} and "there" not in marked[1]
     # meta key words / POS fields override the vocabulary
-    from raphael.ernie_knowledge import key_words_of
+    from raphael.callbacks.knowledge import key_words_of
 
     assert key_words_of({"key_words": ["Dog"]}, words) == {"dog"}
     assert key_words_of({"pos": [["dog", "NOUN"], ["runs", "VERB"]]}, words) == {"dog"}

@@ -13,7 +13,9 @@ from torch import Tensor
 
 from raphael.benchmarks.common import force_all_experts
 from raphael.benchmarks.timing import Result, interleaved, median, ratio
-from raphael.nn.moe import FeedForward, SpaceMoE, route_weights
+from raphael.nn.layers import FeedForward
+from raphael.nn.moe import SpaceMoE
+from raphael.nn.routers.base import route_weights
 
 
 def space_moe_reference(moe: SpaceMoE, h: Tensor, text_states: Tensor, text_mask: Tensor,

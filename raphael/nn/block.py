@@ -9,7 +9,8 @@ from torch import Tensor, nn
 
 from .attention import CrossAttention, SelfAttention
 from .config import DispatchConfig, GateConfig, SpaceMoEConfig, TimeMoEConfig
-from .moe import FeedForward, SpaceMoE, TimeMoE
+from .layers import FeedForward
+from .moe import SpaceMoE, TimeMoE
 
 
 @dataclass
@@ -64,7 +65,7 @@ class TransformerBlock(nn.Module):
             self.norm4 = nn.LayerNorm(dim)
             self.space_moe: SpaceMoE | None = SpaceMoE(
                 dim, space_moe.num_experts, space_moe.alpha, text_dim, ffn_mult, gate.hidden, gate.noise_std,
-                gate.grad, **how)
+                gate.grad, router=space_moe.router, **how)
             self.space_moe.backend = dispatch.backend
         else:
             self.norm4, self.space_moe = None, None

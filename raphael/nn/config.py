@@ -21,9 +21,9 @@ from omegaconf import OmegaConf
 
 from raphael.errors import check as check_fields
 from raphael.errors import fail
+from raphael.nn.routers import ROUTERS
 
 GATE_GRADS = ("switch", "straight_through", "none")
-TIME_ROUTERS = ("learned", "fixed_uniform", "fixed_intervals")
 EDGE_SOURCES = ("pooled", "all_tokens")
 EXPERT_INITS = ("from_scratch", "branch_from_checkpoint")
 DISPATCH_MODES = ("exact", "capacity", "dense")  # raphael.nn.moe: what each costs and when to pick it
@@ -39,13 +39,14 @@ class SpaceMoEConfig:
     enabled: bool = True
     num_experts: int = 6
     alpha: float = 0.2
+    router: str = "text_token"  # a registered space router (raphael.nn.routers)
 
 
 @dataclass
 class TimeMoEConfig:
     enabled: bool = True
     num_experts: int = 4
-    router: str = "learned"
+    router: str = "learned"  # a registered time router (raphael.nn.routers): learned | fixed_uniform | fixed_intervals
     # inner boundaries t_1 < ... < t_{E-1} for router=fixed_intervals (expert e serves
     # t in [t_e, t_{e+1})); None = equal noise mass under the DDPM linear schedule.
     boundaries: list[int] | None = None
@@ -174,11 +175,12 @@ class RaphaelUNetConfig(DenoiserConfig):
             ("space_moe.num_experts", not sm.enabled or sm.num_experts > 0,
              "an integer >= 1 while space_moe.enabled is true (set space_moe.enabled=false for none)"),
             ("space_moe.alpha", not sm.enabled or 0.0 < sm.alpha <= 1.0, "a number in (0, 1]"),
+            ("space_moe.router", not sm.enabled or sm.router in ROUTERS["space"], f"one of {list(ROUTERS['space'])}"),
             ("time_moe.num_experts", not tm.enabled or tm.num_experts > 0,
              "an integer >= 1 while time_moe.enabled is true (set time_moe.enabled=false for none)"),
             ("time_moe.shared_until", not tm.enabled or 0.0 <= tm.shared_until < 1.0,
              "a fraction of the training budget in [0, 1) (0 = separate experts from the start)"),
-            ("time_moe.router", not tm.enabled or tm.router in TIME_ROUTERS, f"one of {list(TIME_ROUTERS)}"),
+            ("time_moe.router", not tm.enabled or tm.router in ROUTERS["time"], f"one of {list(ROUTERS['time'])}"),
             ("time_moe.boundaries", not tm.enabled or intervals_ok,
              f"{tm.num_experts - 1} strictly increasing integers in (0, {T}) (num_experts - 1 inner boundaries), "
              "or null for equal noise mass"),

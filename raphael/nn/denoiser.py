@@ -2,8 +2,8 @@
 
 `net(x, t, text, edge_size=None) -> DenoiserOutput(sample, aux)`: `x` (B, C, H, W), `t` long (B,) or a
 scalar, `text` a TextEncoding, `edge_size` the edge logits' (H, W) (None: the edge heads do not run); `sample` has the shape of `x`; `aux` holds one BlockAux per transformer
-block (routes, gate probabilities, attention maps, edge logits) and the balance losses. `Denoiser` gives
-the parts every network shares: the output record, the timestep normalisation, the size check, and the
+block (routes, gate probabilities, attention maps, edge logits) and the balance losses. `net.loss_terms(out, batch, t)` names the network's own loss terms with
+their weights (RAPHAEL: edge and balance). `Denoiser` gives the parts every network shares: the output record, the timestep normalisation, the size check, and the
 defaults for a network without RAPHAEL blocks (`transformer_blocks() -> []`, `text_routes -> (B, L, 0)`).
 Classifier-free guidance is one function for all of them (`raphael.nn.guidance`).
 """
@@ -34,6 +34,12 @@ class DenoiserOutput(NamedTuple):
     aux: DenoiserAux
 
 
+class LossTerm(NamedTuple):
+    """One of a network's own loss terms (beside the denoising loss): `weight` None is logged, not optimised."""
+    value: Tensor
+    weight: float | None
+
+
 class Denoiser(nn.Module):
     """Base of every network built by `raphael.nn.build_model`; subclasses implement `forward`."""
 
@@ -62,6 +68,11 @@ class Denoiser(nn.Module):
     def empty_aux(x: Tensor) -> DenoiserAux:
         zero = x.new_zeros((), dtype=torch.float32)
         return DenoiserAux(blocks=[], balance_space=zero, balance_time=zero)
+
+    def loss_terms(self, out: DenoiserOutput, batch: dict, t: Tensor) -> dict[str, LossTerm]:
+        """The network's own loss terms, named, each with its weight from the network's config
+        (raphael.diffusion.DiffusionObjective adds them to the denoising loss); none by default."""
+        return {}
 
     def transformer_blocks(self) -> list[nn.Module]:
         """The RAPHAEL transformer blocks in forward order (routing and probing read them); none by default."""

@@ -19,8 +19,9 @@ import torch
 from torch import Tensor, nn
 
 from .config import ExpertEnsembleConfig, RaphaelUNetConfig
-from .denoiser import Denoiser, DenoiserAux, DenoiserOutput
-from .moe import TimeGate
+from .denoiser import Denoiser, DenoiserAux, DenoiserOutput, LossTerm
+from .raphael_losses import raphael_loss_terms
+from .routers import RouterContext, build_router
 from .text_encoder import TextEncoding
 from .unet import RaphaelUNet
 
@@ -46,12 +47,15 @@ class ExpertEnsemble(Denoiser):
     def __init__(self, cfg: ExpertEnsembleConfig, text_dim: int):
         super().__init__(cfg, text_dim)
         tm = cfg.time_moe
-        self.router = TimeGate(tm.num_experts, tm.router, num_train_timesteps=cfg.num_train_timesteps,
-                               boundaries=tm.boundaries)
+        self.router = build_router("time", tm.router, RouterContext(tm.num_experts, num_train_timesteps=cfg.num_train_timesteps,
+                                                                    boundaries=tm.boundaries))
         shared = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(RaphaelUNetConfig) if f.name != "_target_"}
         inner = RaphaelUNetConfig(**{**shared, "expert_init": "from_scratch", "expert_init_ckpt": None,
                                      "time_moe": dataclasses.replace(tm, enabled=False)})
         self.experts = nn.ModuleList([RaphaelUNet(inner, text_dim) for _ in range(tm.num_experts)])
+
+    def loss_terms(self, out: DenoiserOutput, batch: dict, t: Tensor) -> dict[str, LossTerm]:
+        return raphael_loss_terms(self.cfg, out, batch, t)
 
     def transformer_blocks(self) -> list[nn.Module]:
         """Every expert's transformer blocks, expert after expert."""

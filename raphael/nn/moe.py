@@ -1,7 +1,7 @@
 """Space-MoE and time-MoE of RAPHAEL (arXiv 2305.18295; the math as built: docs/model.md).
 
-Helpers first, then the gates, then the two MoE layers. Each layer returns a NamedTuple
-(output, routes, probs, balance_loss), st-moe-pytorch style.
+Dispatch first, then the two MoE layers; their routers are parts (raphael.nn.routers). Each layer returns a
+NamedTuple (output, routes, probs, balance_loss), st-moe-pytorch style.
 """
 
 from __future__ import annotations
@@ -13,98 +13,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .layers import FeedForward, one_hot
+from .routers import GateResult, RouterContext, assigned_gate, build_router
 
-# ----------------------------------------------------------------------------- helpers
-class FeedForward(nn.Sequential):
-    """Linear-GELU-Linear."""
-
-    def __init__(self, dim: int, hidden: int, out_dim: int | None = None):
-        super().__init__(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, out_dim or dim))
-
-
-def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
-    """Sinusoidal embedding E'(t) (B, dim): [cos(t f_k), sin(t f_k)], f_k = max_period^(-k/half)."""
-    half = dim // 2
-    freqs = torch.exp(-math.log(max_period) * torch.arange(half, device=t.device, dtype=torch.float32) / half)
-    args = t.float()[:, None] * freqs[None]
-    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
-    if dim % 2:
-        emb = F.pad(emb, (0, 1))
-    return emb
-
-
-def one_hot(index: Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> Tensor:
-    """F.one_hot without its range check (a host read of min and max); index must lie in [0, num_classes)."""
-    return (index.unsqueeze(-1) == torch.arange(num_classes, device=index.device)).to(dtype)
-
-
-def softmax_fp32(logits: Tensor) -> Tensor:
-    """Softmax in at least float32 (gates stay exact under bf16 autocast; float64 stays float64)."""
-    if logits.dtype in (torch.float16, torch.bfloat16):
-        logits = logits.float()
-    return logits.softmax(-1)
-
-
-def route_weights(probs: Tensor, routes: Tensor, grad: str) -> Tensor:
-    """Weight g of the chosen expert: switch (prob, differentiable), straight_through
-    (1 forward, gradient of the prob), none (1, detached)."""
-    chosen = probs.gather(-1, routes.clamp(min=0).unsqueeze(-1)).squeeze(-1)
-    if grad == "switch":
-        return chosen
-    if grad == "straight_through":
-        return chosen - chosen.detach() + 1.0
-    return torch.ones_like(chosen).detach()  # none (model.gate.grad is validated by its config)
-
-
-def noisy_argmax(probs: Tensor, noise_std: float, training: bool) -> Tensor:
-    """route = argmax(probs + eps), eps ~ N(0, noise_std) in training only."""
-    p = probs.detach()
-    if training and noise_std > 0:
-        p = p + torch.randn_like(p) * noise_std
-    return p.argmax(dim=-1)
-
-
-def switch_balance_loss(probs: Tensor, routes: Tensor, mask: Tensor | None = None) -> Tensor:
-    """Switch load-balancing loss E * sum_e f_e * P_e over the (real) items.
-
-    probs (..., E), routes (...), mask (...) bool. f_e: fraction routed to e, P_e: mean prob.
-    """
-    E = probs.shape[-1]
-    probs = probs.reshape(-1, E)
-    routes = routes.reshape(-1)
-    w = torch.ones_like(routes, dtype=probs.dtype) if mask is None else mask.reshape(-1).to(probs.dtype)
-    n = w.sum().clamp(min=1.0)
-    onehot = one_hot(routes.clamp(min=0), E, probs.dtype) * w[:, None]
-    f = onehot.sum(0) / n
-    P = (probs * w[:, None]).sum(0) / n
-    return E * (f * P).sum()
-
-
-def equal_noise_mass_boundaries(num_experts: int, alphas_cumprod: Tensor | None = None,
-                                num_train_timesteps: int = 1000) -> list[int]:
-    """Inner boundaries (num_experts - 1 ints) splitting [0, T) so that each interval holds the
-    same noise mass sum_t (1 - alphas_cumprod[t]) (the noise variance of x_t). Without a schedule:
-    equal-length intervals."""
-    T = num_train_timesteps if alphas_cumprod is None else len(alphas_cumprod)
-    if alphas_cumprod is None:
-        return [round(T * e / num_experts) for e in range(1, num_experts)]
-    mass = torch.cumsum((1.0 - alphas_cumprod.double()).clamp(min=0), 0)
-    targets = mass[-1] * torch.arange(1, num_experts, dtype=torch.float64) / num_experts
-    b = torch.searchsorted(mass, targets).tolist()
-    out, prev = [], 0
-    for i, x in enumerate(b):  # strictly increasing, inside (0, T)
-        x = min(max(x + 1, prev + 1), T - (num_experts - 1 - i))
-        out.append(int(x))
-        prev = x
-    return out
-
-
-def ddpm_linear_alphas_cumprod(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> Tensor:
-    """alphas_cumprod of the DDPM linear schedule (the diffusers DDPMScheduler default)."""
-    betas = torch.linspace(beta_start, beta_end, T, dtype=torch.float64)
-    return torch.cumprod(1.0 - betas, 0)
-
-
+# ----------------------------------------------------------------------------- dispatch
 DISPATCH_BACKENDS = ("auto", "index", "grouped_mm")
 # exact: each expert on exactly its routed rows (sizes read on the host each call); capacity: each expert on a
 # fixed number of rows (its heaviest), overflow dropped and counted; dense: each expert on every row, weighted.
@@ -199,83 +111,6 @@ def dispatch_by_combine(x: Tensor, combine: Tensor, experts: nn.ModuleList, back
     return out
 
 
-# ----------------------------------------------------------------------------- gates
-class GateResult(NamedTuple):
-    routes: Tensor  # long (...), -1 where masked
-    probs: Tensor  # float (..., E)
-    weights: Tensor  # float (...), g of the chosen expert, 0 where masked
-    balance_loss: Tensor  # scalar
-
-
-def assigned_gate(routes: Tensor, num_experts: int) -> GateResult:
-    """Hand-assigned routes (fixed time routers, the shared warm start): one-hot probs, weight 1, no loss."""
-    ones = torch.ones(routes.shape[0], device=routes.device)
-    return GateResult(routes, one_hot(routes, num_experts), ones, ones.new_zeros(()))
-
-
-class TextGate(nn.Module):
-    """Space gate: FFN G on the token state E(y_i) alone -> softmax probs -> noisy argmax."""
-
-    def __init__(self, text_dim: int, num_experts: int, hidden: int = 64, noise_std: float = 0.01,
-                 grad: str = "switch"):
-        super().__init__()
-        self.num_experts, self.noise_std, self.grad = num_experts, noise_std, grad
-        self.net = FeedForward(text_dim, hidden, num_experts)
-
-    def probs(self, states: Tensor) -> Tensor:
-        return softmax_fp32(self.net(states))
-
-    def forward(self, states: Tensor, mask: Tensor) -> GateResult:
-        probs = self.probs(states)
-        if self.grad == "none":
-            probs = probs.detach()
-        routes = noisy_argmax(probs, self.noise_std, self.training).masked_fill(~mask, -1)
-        weights = route_weights(probs, routes, self.grad) * mask
-        return GateResult(routes, probs, weights, switch_balance_loss(probs, routes, mask))
-
-
-class TimeGate(nn.Module):
-    """Time gate, one expert per sample.
-
-    router=learned: FFN G' on the sinusoidal embedding E'(t) -> softmax -> noisy argmax.
-    router=fixed_uniform: [0, T) split into num_experts equal consecutive blocks.
-    router=fixed_intervals: expert e serves [b_e, b_{e+1}) (boundaries given, or equal noise
-    mass under the DDPM linear schedule). Fixed routers: no parameters, one-hot probs, zero loss.
-    """
-
-    def __init__(self, num_experts: int, router: str = "learned", hidden: int = 64, noise_std: float = 0.01,
-                 grad: str = "switch", num_train_timesteps: int = 1000, boundaries: list[int] | None = None,
-                 embed_dim: int = 64):
-        super().__init__()
-        self.num_experts, self.router, self.noise_std, self.grad = num_experts, router, noise_std, grad
-        self.num_train_timesteps, self.embed_dim = num_train_timesteps, embed_dim
-        if router == "learned":
-            self.net = FeedForward(embed_dim, hidden, num_experts)
-        else:
-            if router == "fixed_uniform":
-                b = equal_noise_mass_boundaries(num_experts, None, num_train_timesteps)
-            elif boundaries is not None:
-                b = [int(x) for x in boundaries]
-            else:
-                b = equal_noise_mass_boundaries(num_experts, ddpm_linear_alphas_cumprod(num_train_timesteps))
-            self.register_buffer("boundaries", torch.tensor(b, dtype=torch.long), persistent=False)
-
-    def forward(self, t: Tensor) -> GateResult:
-        if self.router == "learned":
-            emb = timestep_embedding(t, self.embed_dim).to(self.net[0].weight.dtype)
-            probs = softmax_fp32(self.net(emb))
-            if self.grad == "none":
-                probs = probs.detach()
-            routes = noisy_argmax(probs, self.noise_std, self.training)
-            return GateResult(routes, probs, route_weights(probs, routes, self.grad),
-                              switch_balance_loss(probs, routes))
-        if self.router == "fixed_uniform":
-            routes = (t.long() * self.num_experts // self.num_train_timesteps).clamp(0, self.num_experts - 1)
-        else:
-            routes = torch.bucketize(t.long(), self.boundaries.to(t.device), right=True)
-        return assigned_gate(routes, self.num_experts)
-
-
 # ----------------------------------------------------------------------------- layers
 class MoEResult(NamedTuple):
     output: Tensor  # (B, n_x, D)
@@ -300,11 +135,11 @@ class SpaceMoE(nn.Module):
 
     def __init__(self, dim: int, num_experts: int, alpha: float = 0.2, text_dim: int | None = None,
                  ffn_mult: int = 4, gate_hidden: int = 64, noise_std: float = 0.01, grad: str = "switch",
-                 dispatch: str = "exact", capacity_factor: float = 2.0):
+                 dispatch: str = "exact", capacity_factor: float = 2.0, router: str = "text_token"):
         super().__init__()
         self.num_experts, self.alpha = num_experts, alpha
         self.dispatch, self.capacity_factor = dispatch, capacity_factor
-        self.gate = TextGate(text_dim or dim, num_experts, gate_hidden, noise_std, grad)
+        self.gate = build_router("space", router, RouterContext(num_experts, gate_hidden, noise_std, grad, text_dim or dim))
         self.experts = nn.ModuleList([FeedForward(dim, ffn_mult * dim) for _ in range(num_experts)])
         self.backend = "auto"  # dispatch: auto | index | grouped_mm (see dispatch_by_combine)
 
@@ -344,8 +179,8 @@ class TimeMoE(nn.Module):
         super().__init__()
         self.num_experts = num_experts
         self.dispatch, self.capacity_factor = dispatch, capacity_factor
-        self.gate = TimeGate(num_experts, router, gate_hidden, noise_std, grad, num_train_timesteps,
-                             boundaries)
+        self.gate = build_router("time", router, RouterContext(num_experts, gate_hidden, noise_std, grad,
+                                                               num_train_timesteps=num_train_timesteps, boundaries=boundaries))
         self.experts = nn.ModuleList([FeedForward(dim, ffn_mult * dim) for _ in range(num_experts)])
         self.register_buffer("shared", torch.tensor(bool(shared)))
         self._register_load_state_dict_pre_hook(self._default_shared)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
@@ -17,7 +18,7 @@ class TextEncoding(NamedTuple):
     pooled_index: Tensor  # long (B,)
     input_ids: Tensor  # long (B, L)
     # optional float (B, L) multipliers of the cross-attention logits per token (ERNIE-ViLG 2.0 key-word
-    # emphasis, raphael.ernie_knowledge); None = no emphasis (the default path does no extra work)
+    # emphasis, raphael.callbacks.knowledge); None = no emphasis (the default path does no extra work)
     text_emphasis: Tensor | None = None
 
     def to(self, device) -> TextEncoding:
@@ -187,3 +188,15 @@ class FrozenTextEncoder(nn.Module):
 def encode_with_uncond(encoder, captions: list[str]) -> TextEncoding:
     """Encode captions followed by as many empty captions, padded to one length: rows [:B] cond, [B:] uncond."""
     return encoder(list(captions) + [""] * len(captions))
+
+
+def attach_emphasis(text: TextEncoding, emphasis: Tensor, captions: Sequence[str],
+                    batch_captions: Sequence[str]) -> TextEncoding:
+    """Put the batch's (B, L0) multipliers on the encoded text (B, L): cropped/padded to L (the encoder pads
+    to the longest caption *after* caption dropout), reset to 1 on rows whose caption was dropped."""
+    B, L = text.mask.shape
+    emph = emphasis.to(text.states.device, text.states.dtype)
+    emph = emph[:, :L] if emph.shape[1] >= L else torch.cat([emph, emph.new_ones(B, L - emph.shape[1])], 1)
+    kept = torch.tensor([a == b for a, b in zip(captions, batch_captions)], device=emph.device)
+    emph = torch.where(kept[:, None], emph, torch.ones_like(emph))
+    return text._replace(text_emphasis=emph)

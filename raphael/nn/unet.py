@@ -10,9 +10,10 @@ from torch.utils.checkpoint import checkpoint
 
 from .block import BlockAux, TransformerBlock
 from .config import RaphaelUNetConfig
-from .denoiser import Denoiser, DenoiserAux, DenoiserOutput
+from .denoiser import Denoiser, DenoiserAux, DenoiserOutput, LossTerm
 from .edge_head import EdgeHead
-from .moe import timestep_embedding
+from .layers import timestep_embedding
+from .raphael_losses import raphael_loss_terms
 from .text_encoder import TextEncoding
 
 
@@ -148,6 +149,9 @@ class RaphaelUNet(Denoiser):
         down = [lk for stage, kinds in zip(self.down, self.down_kinds) for lk in zip(stage, kinds)]
         up = [lk for stage, kinds in zip(self.up, self.up_kinds) for lk in zip(stage, kinds)]
         return [*down, *zip(self.mid, self.mid_kinds), *up]
+
+    def loss_terms(self, out: DenoiserOutput, batch: dict, t: Tensor) -> dict[str, LossTerm]:
+        return raphael_loss_terms(self.cfg, out, batch, t)
 
     def transformer_blocks(self) -> list[SpatialTransformer]:
         """All transformer blocks in forward order (down, mid, up); wrapped ones as their wrappers."""

@@ -1,7 +1,7 @@
 """Tasks: what a dataset's prompts mean and how a sample is judged (docs/interfaces.md, "Task").
 
 Evaluation (`raphael.evaluate`), the training sample grid (`callbacks/samples.py`) and ERNIE's key-word
-emphasis (`raphael.ernie_knowledge`) talk to a task, never to one dataset:
+emphasis (`raphael.callbacks.knowledge`) talk to a task, never to one dataset:
 
 - `prompts(num, seed, image_size, held_out=False, wording=False) -> [(caption, meta)]`: fixed evaluation
   prompts; `held_out=True`: the compositions kept out of training; `wording=True`: the wordings kept out of

@@ -14,7 +14,7 @@ Two parts, each on a random share `prob` of the training samples (independent dr
   vocabulary `words`, else the task's `key_words(caption)` (shapes: the attribute words it uses).
 
 The callback only fills the batch on training steps: validation losses stay unweighted and comparable.
-The module carries the emphasis into the network (`TextEncoding.text_emphasis`, via `attach_emphasis`).
+The module carries the emphasis into the network (`TextEncoding.text_emphasis`, via `raphael.nn.text_encoder.attach_emphasis`).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 
-from raphael.nn.text_encoder import TextEncoding
 from raphael.tasks import Task
 
 KEY_POS_TAGS = ("NOUN", "PROPN", "ADJ")
@@ -88,18 +87,6 @@ def key_token_mask(tokenizer, captions: Sequence[str], key_words: Sequence[set[s
 def emphasis_multipliers(key_mask: Tensor, selected: Tensor, attn_emphasis: float) -> Tensor:
     """float (B, L): 1 + attn_emphasis on key tokens of selected samples, 1 elsewhere."""
     return 1.0 + attn_emphasis * (key_mask & selected[:, None].bool()).float()
-
-
-def attach_emphasis(text: TextEncoding, emphasis: Tensor, captions: Sequence[str],
-                    batch_captions: Sequence[str]) -> TextEncoding:
-    """Put the batch's (B, L0) multipliers on the encoded text (B, L): cropped/padded to L (the encoder pads
-    to the longest caption *after* caption dropout), reset to 1 on rows whose caption was dropped."""
-    B, L = text.mask.shape
-    emph = emphasis.to(text.states.device, text.states.dtype)
-    emph = emph[:, :L] if emph.shape[1] >= L else torch.cat([emph, emph.new_ones(B, L - emph.shape[1])], 1)
-    kept = torch.tensor([a == b for a, b in zip(captions, batch_captions)], device=emph.device)
-    emph = torch.where(kept[:, None], emph, torch.ones_like(emph))
-    return text._replace(text_emphasis=emph)
 
 
 # ----------------------------------------------------------------------------- the callback
