@@ -110,7 +110,7 @@ def path_of(routes: torch.Tensor, positions: list[int], subwords: str = "first")
 
 def space_layer_names(net) -> list[str]:
     """Names of the blocks with a space-MoE, in forward order (the columns of a path)."""
-    return [blk.name for blk in net.transformer_blocks() if blk.block.space_moe is not None]
+    return [blk.name for blk in net.transformer_blocks() if blk.block.space_moe is not None and blk.block.space_moe.routes_text]
 
 
 @torch.no_grad()
@@ -141,8 +141,8 @@ def collect_paths(module, prompts: list[Prompt], mode: str = "gates", subwords: 
     (columns named after the space-MoE blocks)."""
     layers = space_layer_names(module.net)
     if not layers:
-        raise ConfigError("the checkpoint's model has no space-MoE layer (model.space_moe.enabled=false): "
-                          "there are no paths to probe.")
+        raise ConfigError("the checkpoint's model has no space-MoE layer that routes text tokens (model.space_moe."
+                          "enabled=false, or an image-token router): there are no word paths to probe.")
     tokenizer = module.text_encoder.tokenizer
     positions = token_positions(tokenizer, prompts, module.text_encoder.max_length)
     routes = routes_for(module, prompts, mode, steps, guidance, seed, batch_size)

@@ -83,7 +83,7 @@ class RoutingCallback(L.Callback):
             files["time_png"] = plots.time_expert_heatmap(
                 time_pairs, self.stats.time_num_experts, out_dir / f"time_experts_step_{step:06d}.png",
                 num_train_timesteps=pl_module.train_scheduler.config.num_train_timesteps, t_bins=self.t_bins)
-        if load.size and self.words:
+        if load.size and self.words and space_layer_names(pl_module.net):
             files["paths_png"] = self._path_picture(pl_module, out_dir / f"paths_step_{step:06d}.png")
         for logger in wandb_loggers(trainer):
             images = {k: v for k, v in files.items() if str(v).endswith(".png")}

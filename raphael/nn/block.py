@@ -10,7 +10,8 @@ from torch import Tensor, nn
 from .attention import CrossAttention, SelfAttention
 from .config import DispatchConfig, GateConfig, SpaceMoEConfig, TimeMoEConfig
 from .layers import FeedForward
-from .moe import SpaceMoE, TimeMoE
+from .moe import ImageTokenMoE, SpaceMoE, TimeMoE
+from .routers import ROUTERS, RouterContext
 
 
 @dataclass
@@ -63,9 +64,14 @@ class TransformerBlock(nn.Module):
             self.time_moe, self.ffn = None, FeedForward(dim, ffn_mult * dim)
         if space_moe.enabled:
             self.norm4 = nn.LayerNorm(dim)
-            self.space_moe: SpaceMoE | None = SpaceMoE(
-                dim, space_moe.num_experts, space_moe.alpha, text_dim, ffn_mult, gate.hidden, gate.noise_std,
-                gate.grad, router=space_moe.router, **how)
+            if space_moe.router in ROUTERS["image"]:
+                ctx = RouterContext(space_moe.num_experts, gate.hidden, gate.noise_std, gate.grad, dim=dim,
+                                    top_k=space_moe.top_k, capacity_factor=space_moe.capacity_factor)
+                self.space_moe: SpaceMoE | ImageTokenMoE | None = ImageTokenMoE(
+                    dim, space_moe.num_experts, space_moe.router, ctx, ffn_mult, space_moe.shared_experts, **how)
+            else:
+                self.space_moe = SpaceMoE(dim, space_moe.num_experts, space_moe.alpha, text_dim, ffn_mult, gate.hidden,
+                                          gate.noise_std, gate.grad, router=space_moe.router, **how)
             self.space_moe.backend = dispatch.backend
         else:
             self.norm4, self.space_moe = None, None
@@ -95,7 +101,7 @@ class TransformerBlock(nn.Module):
     @torch.no_grad()
     def text_routes(self, text_states: Tensor, text_mask: Tensor) -> Tensor | None:
         """Routes of this block's space gate without noise (-1 at padding), or None."""
-        if self.space_moe is None:
+        if self.space_moe is None or not self.space_moe.routes_text:
             return None
         probs = self.space_moe.gate.probs(text_states)
         return probs.argmax(-1).masked_fill(~text_mask, -1)

@@ -39,7 +39,13 @@ class SpaceMoEConfig:
     enabled: bool = True
     num_experts: int = 6
     alpha: float = 0.2
-    router: str = "text_token"  # a registered space router (raphael.nn.routers)
+    # a registered router (raphael.nn.routers): text_token (RAPHAEL: text tokens over their image regions), or
+    # an image-token router: token_choice (DiT-MoE: top_k experts per token) | expert_choice (EC-DiT: each expert
+    # takes capacity_factor * top_k * N / num_experts tokens of each image)
+    router: str = "text_token"
+    top_k: int = 1  # image-token routers
+    shared_experts: int = 0  # image-token routers: always-on FFNs beside the routed ones (DiT-MoE)
+    capacity_factor: float = 1.0  # expert_choice
 
 
 @dataclass
@@ -175,7 +181,11 @@ class RaphaelUNetConfig(DenoiserConfig):
             ("space_moe.num_experts", not sm.enabled or sm.num_experts > 0,
              "an integer >= 1 while space_moe.enabled is true (set space_moe.enabled=false for none)"),
             ("space_moe.alpha", not sm.enabled or 0.0 < sm.alpha <= 1.0, "a number in (0, 1]"),
-            ("space_moe.router", not sm.enabled or sm.router in ROUTERS["space"], f"one of {list(ROUTERS['space'])}"),
+            ("space_moe.router", not sm.enabled or sm.router in {**ROUTERS["space"], **ROUTERS["image"]},
+             f"one of {[*ROUTERS['space'], *ROUTERS['image']]}"),
+            ("space_moe.top_k", not sm.enabled or 1 <= sm.top_k <= sm.num_experts, "an integer in [1, num_experts]"),
+            ("space_moe.shared_experts", sm.shared_experts >= 0, "an integer >= 0"),
+            ("space_moe.capacity_factor", sm.capacity_factor > 0, "a number > 0"),
             ("time_moe.num_experts", not tm.enabled or tm.num_experts > 0,
              "an integer >= 1 while time_moe.enabled is true (set time_moe.enabled=false for none)"),
             ("time_moe.shared_until", not tm.enabled or 0.0 <= tm.shared_until < 1.0,

@@ -114,7 +114,7 @@ def dispatch_by_combine(x: Tensor, combine: Tensor, experts: nn.ModuleList, back
 # ----------------------------------------------------------------------------- layers
 class MoEResult(NamedTuple):
     output: Tensor  # (B, n_x, D)
-    routes: Tensor  # long: space-MoE (B, L), -1 at padding; time-MoE (B,)
+    routes: Tensor  # long: space-MoE (B, L), -1 at padding; image-token MoE (B, N, k); time-MoE (B,)
     probs: Tensor  # float: space-MoE (B, L, E); time-MoE (B, E_t)
     balance_loss: Tensor  # scalar
     overflow: Tensor | None = None  # long scalar: routed rows dropped at capacity (dispatch.mode=capacity)
@@ -127,11 +127,13 @@ def region_masks(attn_map: Tensor, text_mask: Tensor, alpha: float) -> Tensor:
 
 
 class SpaceMoE(nn.Module):
-    """out_j = (1/n_y) sum_i g_i Mhat_i[j] e_{r_i}(h_j) over the real text tokens i.
+    """RAPHAEL's space-MoE: out_j = (1/n_y) sum_i g_i Mhat_i[j] e_{r_i}(h_j) over the real text tokens i.
 
     Fast dispatch: C[b, j, e] = sum_{i: r_i = e} g_i Mhat_i[j] / n_y (one einsum), then each
     expert runs once on the rows where C[..., e] > 0 (bounded by the number of experts).
     """
+
+    routes_text = True  # its routes are the text tokens' (the path probe reads them)
 
     def __init__(self, dim: int, num_experts: int, alpha: float = 0.2, text_dim: int | None = None,
                  ffn_mult: int = 4, gate_hidden: int = 64, noise_std: float = 0.01, grad: str = "switch",
@@ -163,6 +165,37 @@ class SpaceMoE(nn.Module):
         capacity = expert_capacity(B * N, self.num_experts, self.dispatch, self.capacity_factor)
         out, overflow = dispatch_static(x, combine, self.experts, capacity)
         return MoEResult(out.reshape(B, N, D), gate.routes, gate.probs, gate.balance_loss, overflow)
+
+
+class ImageTokenMoE(nn.Module):
+    """The space-MoE slot routed by image tokens (raphael.nn.routers.image_token): out_j = sum_e C[j, e] e(h_j)
+    + the shared experts (DiT-MoE's always-on FFNs, `space_moe.shared_experts`). Same call as SpaceMoE; the text
+    is not read, so the layer has no text routes for the path probe."""
+
+    routes_text = False
+
+    def __init__(self, dim: int, num_experts: int, router: str, ctx: RouterContext, ffn_mult: int = 4,
+                 shared_experts: int = 0, dispatch: str = "exact", capacity_factor: float = 2.0):
+        super().__init__()
+        self.num_experts, self.dispatch, self.capacity_factor = num_experts, dispatch, capacity_factor
+        self.gate = build_router("image", router, ctx)
+        self.experts = nn.ModuleList([FeedForward(dim, ffn_mult * dim) for _ in range(num_experts)])
+        self.shared = nn.ModuleList([FeedForward(dim, ffn_mult * dim) for _ in range(shared_experts)])
+        self.backend = "auto"
+
+    def forward(self, h: Tensor, text_states: Tensor, text_mask: Tensor, attn_map: Tensor) -> MoEResult:
+        plan = self.gate(h)
+        B, N, D = h.shape
+        x, combine = h.reshape(B * N, D), plan.combine.reshape(B * N, -1).to(h.dtype)
+        overflow = None
+        if self.dispatch == "exact":
+            out = dispatch_by_combine(x, combine, self.experts, self.backend)
+        else:
+            capacity = expert_capacity(B * N, self.num_experts, self.dispatch, self.capacity_factor)
+            out, overflow = dispatch_static(x, combine, self.experts, capacity)
+        for expert in self.shared:
+            out = out + expert(x)
+        return MoEResult(out.reshape(B, N, D), plan.routes, plan.probs, plan.balance_loss, overflow)
 
 
 class TimeMoE(nn.Module):

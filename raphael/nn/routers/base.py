@@ -1,6 +1,6 @@
 """The router contract and its registry (docs/model.md, "Routers"). A router maps each row (a text token for the
 space-MoE, a sample's timestep for the time-MoE) to one expert with a weight, plus the aux loss it wants, as a
-`GateResult`. A new router is one class registered under a config name (`model.space_moe.router`,
+`GateResult` (image routers: a `DispatchPlan`, raphael/nn/routers/image_token.py). A new router is one class registered under a config name (`model.space_moe.router`,
 `model.time_moe.router`): `@register("space", "mine")` on a `SpaceRouter` (tokens in: `probs(states)`) or
 `@register("time", "mine")` on a module with `forward(t) -> GateResult`; everything downstream (dispatch, routing
 records, dashboards, the path probe) reads the `GateResult`.
@@ -16,7 +16,9 @@ from torch import Tensor, nn
 
 from raphael.nn.layers import one_hot
 
-ROUTERS: dict[str, dict[str, type[nn.Module]]] = {"space": {}, "time": {}}
+# space: text tokens -> experts, applied over their image regions (RAPHAEL); image: image tokens -> experts
+# (DiT-MoE, EC-DiT); both fill the space-MoE slot (model.space_moe.router). time: timesteps -> experts.
+ROUTERS: dict[str, dict[str, type[nn.Module]]] = {"space": {}, "image": {}, "time": {}}
 
 
 class GateResult(NamedTuple):
@@ -34,6 +36,9 @@ class RouterContext:
     noise_std: float = 0.01
     grad: str = "switch"
     text_dim: int = 0  # space routers: d_y of the token states
+    dim: int = 0  # image routers: the image tokens' width
+    top_k: int = 1  # image routers: experts per token (token choice) or on average (expert choice)
+    capacity_factor: float = 1.0  # expert choice: tokens per expert = capacity_factor * top_k * tokens / experts
     num_train_timesteps: int = 1000  # time routers
     boundaries: list[int] | None = None  # time routers with hand-set intervals
 
