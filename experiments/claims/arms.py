@@ -27,6 +27,12 @@ ARMS: dict[str, tuple[list[str], str]] = {
     **{f"alpha{a:g}": (["experiment=raphael", f"model.space_moe.alpha={a}"], "fig6a") for a in (0.05, 0.1, 0.4, 0.8)},
     **{f"tc{t}": (["experiment=raphael", f"model.edge.t_c={t}"], "fig6a") for t in (250, 750, 1000)},
     "tc0": (["experiment=raphael", "model.edge.enabled=false"], "fig6a"),
+    # routers in the space-MoE slot (issue 27), 6 experts each: RAPHAEL's text-token router (= raphael), DiT-MoE's
+    # top-1 token choice, EC-DiT's expert choice at one expert per token on average, and dense (one FFN, = top-1 of 1)
+    "router_token_choice": (["experiment=raphael", "model.space_moe.router=token_choice", "model.space_moe.top_k=1"], "routers"),
+    "router_expert_choice": (["experiment=raphael", "model.space_moe.router=expert_choice", "model.space_moe.top_k=1",
+                              "model.space_moe.capacity_factor=1.0"], "routers"),
+    "router_dense": (["experiment=raphael", "model.space_moe.router=token_choice", "model.space_moe.num_experts=1"], "routers"),
     # levers of the default's own issues, not claims: the text encoder's penultimate layer (issue 25), a higher
     # caption-drop rate for the unconditional branch guidance amplifies (issue 28)
     "text_layer_penultimate": (["experiment=raphael", "text_encoder.layer=-2"], "levers"),
@@ -47,4 +53,5 @@ PLAN: list[tuple[str, int]] = [
     *[(arm, s) for s in SWEEP_SEEDS for arm in ("alpha0.05", "alpha0.1", "alpha0.4", "alpha0.8",
                                                 "tc0", "tc250", "tc750", "tc1000")],
     *[(arm, s) for s in SWEEP_SEEDS for arm in ("text_layer_penultimate", "cond_drop0.2")],
+    *[(arm, s) for s in SEEDS for arm in ("router_token_choice", "router_expert_choice", "router_dense")],
 ]
