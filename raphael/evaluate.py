@@ -23,17 +23,17 @@ from omegaconf import DictConfig, OmegaConf
 from tqdm.auto import tqdm
 
 from raphael.analysis.images import save_grid, to_uint8
-from raphael.checkpoints import load_module
-from raphael.console import quiet_third_party
 from raphael.diffusion import SamplerSettings
-from raphael.errors import ConfigError, check, is_int
 from raphael.metrics.alignment import aggregate_details
 from raphael.metrics.fid import ReferenceFID
 from raphael.metrics.fid_features import TorchScriptInception
 from raphael.metrics.report import plot_guidance_curves, plot_tradeoff
-from raphael.summary import next_commands
+from raphael.run.checkpoints import load_module
+from raphael.run.console import quiet_third_party
+from raphael.run.errors import ConfigError, check, is_int
+from raphael.run.summary import next_commands
+from raphael.run.validation import user_errors, validate_eta, validate_guidance
 from raphael.tasks import Task
-from raphael.validation import user_errors, validate_eta, validate_guidance
 
 
 def validate_eval_config(cfg: DictConfig) -> None:

@@ -24,11 +24,11 @@ from raphael.diffusion import (
     make_sample_scheduler,
     make_train_scheduler,
 )
-from raphael.grad_clip import clip_gradients, optimizer_kwargs_for_precision
-from raphael.lr_schedule import BudgetLR, BudgetSchedule, trainer_progress
 from raphael.nn import build_model, model_config
 from raphael.nn.guidance import guided_denoiser
 from raphael.nn.text_encoder import TextEncoding, attach_emphasis, encode_with_uncond
+from raphael.optim.grad_clip import clip_gradients, optimizer_kwargs_for_precision
+from raphael.optim.lr_schedule import BudgetLR, BudgetSchedule, trainer_progress
 
 
 def _as_config(value) -> DictConfig:
@@ -247,7 +247,7 @@ class RaphaelModule(L.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": schedule, "interval": "step"}}
 
     def configure_gradient_clipping(self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None) -> None:
-        """bf16 and FSDP clip here (raphael.grad_clip: Lightning refuses both with a fused optimizer); fp16 and
+        """bf16 and FSDP clip here (raphael.optim.grad_clip: Lightning refuses both with a fused optimizer); fp16 and
         no-clipping runs take Lightning's path."""
         if not clip_gradients(self.trainer, self, optimizer, gradient_clip_val, gradient_clip_algorithm):
             super().configure_gradient_clipping(optimizer, gradient_clip_val, gradient_clip_algorithm)

@@ -30,12 +30,12 @@ from raphael.analysis.diffusion_paths import (
     space_layer_names,
 )
 from raphael.analysis.probe import probe_paths
-from raphael.checkpoints import load_module
-from raphael.console import quiet_third_party
-from raphael.errors import ConfigError, check, is_int
 from raphael.module import RaphaelModule
-from raphael.summary import next_commands
-from raphael.validation import user_errors
+from raphael.run.checkpoints import load_module
+from raphael.run.console import quiet_third_party
+from raphael.run.errors import ConfigError, check, is_int
+from raphael.run.summary import next_commands
+from raphael.run.validation import user_errors
 
 
 def validate_probe_config(cfg: DictConfig) -> None:

@@ -15,11 +15,11 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
 from raphael.analysis.images import save_grid, to_uint8
-from raphael.checkpoints import load_module
-from raphael.console import quiet_third_party
-from raphael.errors import check, is_int
-from raphael.summary import next_commands
-from raphael.validation import check_overrides, hydra_quoted, user_errors, validate_eta, validate_guidance
+from raphael.run.checkpoints import load_module
+from raphael.run.console import quiet_third_party
+from raphael.run.errors import check, is_int
+from raphael.run.summary import next_commands
+from raphael.run.validation import check_overrides, hydra_quoted, user_errors, validate_eta, validate_guidance
 
 PROMPT_KEYS = ("prompt",)
 

@@ -11,9 +11,9 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from raphael.callbacks.guards import NonFiniteLossError
-from raphael.rundir import lock_run_dir, run_dir_arg
+from raphael.run.rundir import lock_run_dir, run_dir_arg
+from raphael.run.validation import check_experiment_arg, check_overrides, user_errors
 from raphael.training import train
-from raphael.validation import check_experiment_arg, check_overrides, user_errors
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")

@@ -13,18 +13,18 @@ import lightning as L
 from lightning.pytorch.callbacks import ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from raphael.checkpoints import newest_readable, read_problem, unreadable
-from raphael.console import quiet_third_party
-from raphael.errors import ConfigError
 from raphael.module import RaphaelModule
-from raphael.rundir import check_writable, find_last_checkpoint, hold_run_dir, run_dir_of, wandb_run_id
-from raphael.summary import training_summary
-from raphael.validation import validate_config
+from raphael.run.checkpoints import newest_readable, read_problem, unreadable
+from raphael.run.console import quiet_third_party
+from raphael.run.errors import ConfigError
+from raphael.run.rundir import check_writable, find_last_checkpoint, hold_run_dir, run_dir_of, wandb_run_id
+from raphael.run.summary import training_summary
+from raphael.run.validation import validate_config
 
 
 def resolve_ckpt_path(cfg: DictConfig) -> str | None:
     """`ckpt_path=last` -> this run dir's newest last.ckpt/interrupted.ckpt, else the newest of this experiment's
-    runs (raphael.rundir); a path must exist. Either must be a readable checkpoint (raphael.checkpoints): a
+    runs (raphael.run.rundir); a path must exist. Either must be a readable checkpoint (raphael.run.checkpoints): a
     damaged one is refused, naming the newest intact checkpoint of its run."""
     ckpt_path = cfg.ckpt_path
     if ckpt_path is None:
@@ -65,7 +65,7 @@ def build_module(cfg: DictConfig) -> RaphaelModule:
 
 
 def instantiate_logger(logger_cfg: DictConfig, run_dir: str):
-    """W&B continues one run across resumes: the id is kept in the run dir (raphael.rundir)."""
+    """W&B continues one run across resumes: the id is kept in the run dir (raphael.run.rundir)."""
     if str(logger_cfg.get("_target_", "")).endswith("WandbLogger"):
         logger = hydra.utils.instantiate(logger_cfg, id=wandb_run_id(run_dir), resume="allow")
         logger._wandb_init.pop("anonymous", None)  # Lightning passes anonymous=None; W&B warns it is deprecated

@@ -92,7 +92,7 @@ VALUES = {
 def test_bad_value_is_named_before_work(override):
     from conftest import compose_train
 
-    from raphael.validation import ConfigError, validate_config
+    from raphael.run.validation import ConfigError, validate_config
 
     cfg = compose_train(override)
     with pytest.raises(ConfigError) as err:
@@ -104,7 +104,7 @@ def test_bad_value_is_named_before_work(override):
 def test_image_size_must_fit_the_default_unet():  # 2x2 patch stem x 2 halvings: multiples of 8
     from conftest import compose_train
 
-    from raphael.validation import ConfigError, validate_config
+    from raphael.run.validation import ConfigError, validate_config
 
     with pytest.raises(ConfigError, match=r"data.image_size=30 is not valid: a multiple of 8"):
         validate_config(compose_train("data.image_size=30", tiny=False))
@@ -113,7 +113,7 @@ def test_image_size_must_fit_the_default_unet():  # 2x2 patch stem x 2 halvings:
 def test_matching_timesteps_are_accepted():
     from conftest import compose_train
 
-    from raphael.validation import validate_config
+    from raphael.run.validation import validate_config
 
     validate_config(compose_train("diffusion.num_train_timesteps=500", "model.num_train_timesteps=500"))
 
@@ -121,7 +121,7 @@ def test_matching_timesteps_are_accepted():
 def test_text_encoder_folder_without_tokenizer_names_what_it_lacks(tmp_path):
     from conftest import compose_train
 
-    from raphael.validation import ConfigError, validate_config
+    from raphael.run.validation import ConfigError, validate_config
 
     (tmp_path / "config.json").write_text("{}")
     cfg = compose_train(f"text_encoder.path={tmp_path}")
@@ -152,7 +152,7 @@ def test_bad_training_config_fails_before_work(name, tmp_path):
 def test_experts_may_be_zero_when_the_moe_is_off():
     from conftest import compose_train
 
-    from raphael.validation import validate_model
+    from raphael.run.validation import validate_model
 
     cfg = compose_train("model.space_moe.enabled=false", "model.space_moe.num_experts=0")
     validate_model(cfg.model, 1000)  # no error
@@ -172,8 +172,8 @@ def _save_ckpt(module, path: Path, **hparam_changes) -> Path:
 
 
 def test_a_checkpoint_of_another_model_config_is_a_clear_error(tiny_module, tmp_path):
-    from raphael.checkpoints import load_module
-    from raphael.validation import ConfigError
+    from raphael.run.checkpoints import load_module
+    from raphael.run.validation import ConfigError
 
     ckpt = _save_ckpt(tiny_module, tmp_path / "model.ckpt")
     assert load_module(str(ckpt), model={"space_moe": {"num_experts": 6}}) is not None  # what it was trained with
@@ -259,7 +259,7 @@ def test_a_misspelt_top_level_key_exits_2_naming_the_closest_real_key():
 ])
 def test_a_misspelt_key_or_an_unreadable_override_is_named_before_hydra_runs(overrides, words):
     """What raphael.train's entry point checks before Hydra (the end-to-end run of one case is above)."""
-    from raphael.validation import ConfigError, check_overrides
+    from raphael.run.validation import ConfigError, check_overrides
 
     with pytest.raises(ConfigError) as err:
         check_overrides(overrides, ROOT / "conf", "train")

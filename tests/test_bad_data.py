@@ -112,7 +112,7 @@ def test_skip_messages_name_the_shard_and_the_sample(tmp_path, caplog):
 
 
 def test_shards_that_are_all_bad_stop_with_a_clear_error(tmp_path):
-    from raphael.errors import DataError
+    from raphael.run.errors import DataError
 
     for i in range(3):
         (tmp_path / f"junk-{i}.tar").write_bytes(b"not a tar file at all " * 100)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import compose_train
 
-from raphael.validation import validate_config
+from raphael.run.validation import validate_config
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.claims.arms import ARMS, EVAL_GUIDANCE, PLAN  # noqa: E402

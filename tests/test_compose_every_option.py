@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import CONF_DIR, compose_train
 
-from raphael.validation import validate_config
+from raphael.run.validation import validate_config
 
 GROUPS = ["budget", "callbacks", "data", "diffusion", "logger", "model", "optim", "paths", "text_encoder",
           "trainer", "experiment", "debug"]

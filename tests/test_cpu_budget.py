@@ -11,7 +11,7 @@ from conftest import compose_train
 from lightning.pytorch.callbacks import Timer
 
 from raphael.callbacks.cpu_budget import CpuTimeBudget
-from raphael.lr_schedule import trainer_progress
+from raphael.optim.lr_schedule import trainer_progress
 
 
 class _Tiny(L.LightningModule):

@@ -107,8 +107,8 @@ def test_python_m_raphael_evaluate_runs_a_prompt_file_without_fid_or_oracle(tiny
 
 
 def test_a_prompt_file_that_is_missing_or_empty_is_a_clear_error(tmp_path):
+    from raphael.run.validation import ConfigError
     from raphael.tasks.prompts import PromptsTask
-    from raphael.validation import ConfigError
 
     with pytest.raises(ConfigError, match="task.path=.*is not a file"):
         PromptsTask(str(tmp_path / "none.txt"))
@@ -123,7 +123,7 @@ def test_a_prompt_file_that_is_missing_or_empty_is_a_clear_error(tmp_path):
                                              ("sampler.guidance_interval=[900,100]", "sampler.guidance_interval")])
 def test_bad_evaluation_input_is_a_clear_error(override, field):
     from raphael.evaluate import validate_eval_config
-    from raphael.validation import ConfigError
+    from raphael.run.validation import ConfigError
 
     cfg = compose_eval("ckpt=x.ckpt", override)
     with pytest.raises(ConfigError, match=field.replace(".", r"\.")):
@@ -132,7 +132,7 @@ def test_bad_evaluation_input_is_a_clear_error(override, field):
 
 def test_negative_guidance_fails_before_loading(tmp_path):
     from raphael.evaluate import evaluate
-    from raphael.validation import ConfigError
+    from raphael.run.validation import ConfigError
 
     cfg = compose_eval(f"ckpt={tmp_path / 'missing.ckpt'}", "guidance=[-1.0]")
     with pytest.raises(ConfigError, match=r"guidance.*>= 0"):
@@ -141,8 +141,8 @@ def test_negative_guidance_fails_before_loading(tmp_path):
 
 def test_missing_inception_weights_is_a_clear_error(tmp_path):
     from raphael.evaluate import feature_network
+    from raphael.run.validation import ConfigError
     from raphael.tasks.shapes import ShapesTask
-    from raphael.validation import ConfigError
 
     task = ShapesTask()
     with pytest.raises(ConfigError, match="fid.inception_weights"):

@@ -9,8 +9,8 @@ from lightning.pytorch.callbacks import ModelCheckpoint
 
 from raphael.callbacks.guards import NonFiniteLossError, NonFiniteLossGuard
 from raphael.callbacks.interrupt import AtomicCheckpointIO, InterruptCheckpoint
-from raphael.rundir import check_writable
-from raphael.validation import ConfigError
+from raphael.run.rundir import check_writable
+from raphael.run.validation import ConfigError
 
 
 # ------------------------------------------------------------------------------ atomic checkpoints
@@ -252,7 +252,7 @@ def test_python_m_raphael_train_refuses_a_truncated_checkpoint_with_exit_2(tmp_p
 
 
 # ------------------------------------------------------------------------------ one run per directory
-HOLD = ("import sys, time; from raphael.rundir import lock_run_dir; lock_run_dir(sys.argv[1]); "
+HOLD = ("import sys, time; from raphael.run.rundir import lock_run_dir; lock_run_dir(sys.argv[1]); "
         "print('held', flush=True); time.sleep(120)")
 
 
@@ -262,7 +262,7 @@ def test_a_run_dir_held_by_a_live_process_is_refused_and_freed_when_it_is_killed
     import subprocess
     import sys
 
-    from raphael.rundir import LOCK_FILE, hold_run_dir, lock_run_dir, release_run_dir
+    from raphael.run.rundir import LOCK_FILE, hold_run_dir, lock_run_dir, release_run_dir
 
     run_dir = tmp_path / "run"
     holder = subprocess.Popen([sys.executable, "-c", HOLD, str(run_dir)], stdout=subprocess.PIPE, text=True,
@@ -289,7 +289,7 @@ def test_a_run_dir_held_by_a_live_process_is_refused_and_freed_when_it_is_killed
 
 
 def test_the_other_ranks_of_a_multi_process_run_do_not_take_the_lock(tmp_path, monkeypatch):
-    from raphael.rundir import LOCK_FILE, lock_run_dir, run_dir_arg
+    from raphael.run.rundir import LOCK_FILE, lock_run_dir, run_dir_arg
 
     monkeypatch.setenv("LOCAL_RANK", "1")  # what Lightning's DDP launcher sets for the processes it starts
     assert lock_run_dir(tmp_path) is False and not (tmp_path / LOCK_FILE).exists()

@@ -104,7 +104,7 @@ def test_bf16_mixed_run_trains_with_clipping_and_the_fused_optimizer(trainer, sh
 def test_clipping_clips_with_a_fused_optimizer_and_no_loss_scaler():
     from types import SimpleNamespace
 
-    from raphael.grad_clip import clip_gradients
+    from raphael.optim.grad_clip import clip_gradients
 
     net = FeedForward(4, 8)
     net(torch.randn(16, 4)).square().sum().mul(100).backward()
@@ -145,7 +145,7 @@ def test_fsdp_auto_wrapped_network_steps_like_the_plain_one(ensemble, gloo):
     assert len(inner) > 1, "the policy wrapped the ResBlocks and transformer blocks"
     assert_same_step(step(wrapped), step(plain))  # use_orig_params: the original parameters and their names
     assert len(wrapped.module.transformer_blocks()) == len(plain.transformer_blocks()) > 0
-    assert float(wrapped.clip_grad_norm_(1.0)) > 0  # the root's norm over every shard (raphael.grad_clip)
+    assert float(wrapped.clip_grad_norm_(1.0)) > 0  # the root's norm over every shard (raphael.optim.grad_clip)
 
 
 def test_checkpoint_wrapped_layers_step_like_the_plain_ones():

@@ -13,8 +13,8 @@ from diffusers import DDPMScheduler
 
 from raphael.diffusion import GuidanceRule, SamplerSettings, ddim_sample, make_sample_scheduler
 from raphael.diffusion.guidance import PARAMETERISATIONS, convert, rescale
-from raphael.errors import ConfigError
 from raphael.nn.guidance import guided_denoiser
+from raphael.run.errors import ConfigError
 
 KINDS = PARAMETERISATIONS
 

@@ -98,7 +98,7 @@ def test_nothing_in_the_package_imports_an_entry_point():
 
 def test_the_checker_sees_a_circle_and_a_forbidden_arrow(tmp_path, monkeypatch):
     """The checks above can fail: a made-up a -> b -> a circle and an nn -> data arrow are caught."""
-    monkeypatch.setitem(GRAPH, "raphael.errors", GRAPH["raphael.errors"] | {"raphael.validation"})
+    monkeypatch.setitem(GRAPH, "raphael.run.errors", GRAPH["raphael.run.errors"] | {"raphael.run.validation"})
     assert find_cycle() is not None
     fake = tmp_path / "fake.py"
     fake.write_text("from raphael.data.shards import expand_urls\nimport lightning\n")

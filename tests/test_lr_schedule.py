@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from raphael.lr_schedule import BudgetLR, BudgetSchedule
+from raphael.optim.lr_schedule import BudgetLR, BudgetSchedule
 
 
 def test_warmup_then_constant():

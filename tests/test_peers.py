@@ -343,7 +343,7 @@ def test_every_peer_experiment_composes_and_runs_one_training_step(experiment, t
     import hydra
 
     from raphael.module import RaphaelModule
-    from raphael.validation import validate_config
+    from raphael.run.validation import validate_config
 
     extra = []
     if experiment == "ediffi":

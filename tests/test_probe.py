@@ -20,7 +20,7 @@ from raphael.analysis.diffusion_paths import (
     word_token_positions,
 )
 from raphael.analysis.probe import path_overlap, probe_paths
-from raphael.validation import ConfigError
+from raphael.run.validation import ConfigError
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from conftest import EMA_ON  # noqa: E402
 
 from raphael.data.datamodule import ShardDataModule  # noqa: E402
 from raphael.data.stepstream import SegmentPipeline, StepStream  # noqa: E402
-from raphael.rundir import find_last_checkpoint, run_dir_of, wandb_run_id  # noqa: E402
+from raphael.run.rundir import find_last_checkpoint, run_dir_of, wandb_run_id  # noqa: E402
 
 
 def keys_by_step(dm: ShardDataModule, start: int, steps: int, workers: int) -> list[list[str]]:

@@ -12,10 +12,10 @@ from conftest import compose_train
 from omegaconf import open_dict
 from torch import nn
 
-from raphael.errors import ConfigError
 from raphael.nn.moe import ImageTokenMoE
 from raphael.nn.routers import ROUTERS, RouterContext, SpaceRouter, build_router, register
-from raphael.validation import validate_config
+from raphael.run.errors import ConfigError
+from raphael.run.validation import validate_config
 
 
 @register("space", "test_last_expert")

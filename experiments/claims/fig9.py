@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from raphael.analysis import plots  # noqa: E402
 from raphael.analysis.time_specialisation import specialisation, time_routes_on_grid  # noqa: E402
-from raphael.checkpoints import load_module  # noqa: E402
 from raphael.module import RaphaelModule  # noqa: E402
+from raphael.run.checkpoints import load_module  # noqa: E402
 
 T_BINS = 10
 

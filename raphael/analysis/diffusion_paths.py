@@ -19,7 +19,7 @@ import pandas as pd
 import torch
 
 from raphael.analysis.routing_records import RoutingRecorder
-from raphael.errors import ConfigError
+from raphael.run.errors import ConfigError
 
 WORDLIST_DIR = Path(__file__).resolve().parent.parent / "wordlists"
 SUBWORDS = ("first", "all")

@@ -16,7 +16,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.preprocessing import LabelEncoder, OneHotEncoder
 from xgboost import XGBClassifier
 
-from raphael.errors import ConfigError
+from raphael.run.errors import ConfigError
 
 
 @dataclass

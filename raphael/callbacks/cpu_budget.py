@@ -5,7 +5,7 @@ neighbours' load (issue 29: 2,078 steps beside other work against 3,530-3,819 al
 Lightning `Timer` reads `time.process_time()` instead: the CPU time of every thread of this process,
 which a neighbour on another core does not consume. It counts data loading when `data.num_workers` is 0
 (budget=cpu; worker processes would be outside it) and nothing before `on_train_start` (the text-state
-cache, the sanity check). Being a `Timer`, the learning-rate decay (`raphael.lr_schedule.trainer_progress`)
+cache, the sanity check). Being a `Timer`, the learning-rate decay (`raphael.optim.lr_schedule.trainer_progress`)
 and the progress lines follow it, and a resumed run continues from the CPU seconds its checkpoint spent.
 """
 

@@ -5,7 +5,7 @@ every checkpoint — ModelCheckpoint's `last.ckpt` and top-k, the Ctrl-C one —
 the same folder, fsyncs it and `os.replace`s it over the target: a crash while saving leaves the old
 file whole. `InterruptCheckpoint` saves `interrupted.ckpt` when the run is stopped by Ctrl-C
 (KeyboardInterrupt) or by SIGTERM (what SLURM sends before preemption; Lightning turns it into
-SIGTERMException at the next step), so `ckpt_path=last` continues from there (raphael.rundir picks the newer of
+SIGTERMException at the next step), so `ckpt_path=last` continues from there (raphael.run.rundir picks the newer of
 last.ckpt and interrupted.ckpt).
 """
 

@@ -9,7 +9,7 @@ import time
 import lightning as L
 from lightning.pytorch.callbacks import Timer
 
-from raphael.summary import clock
+from raphael.run.summary import clock
 
 VALIDATION_KEYS = ("val/loss", "val/denoise", "val/alignment", "val/alignment_holdout", "val/alignment_wording",
                   "val/count_right")

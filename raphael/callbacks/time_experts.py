@@ -14,8 +14,8 @@ import logging
 import torch
 from lightning.pytorch.callbacks import Callback, WeightAveraging
 
-from raphael.lr_schedule import trainer_progress
 from raphael.nn.moe import TimeMoE
+from raphael.optim.lr_schedule import trainer_progress
 
 log = logging.getLogger(__name__)
 

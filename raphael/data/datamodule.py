@@ -96,7 +96,7 @@ class ShardDataModule(L.LightningDataModule):
         cache_decoded: bool = False,
         caption_augment: Callable | dict | None = None,
     ):
-        super().__init__()  # the values are checked with the rest of the config (raphael.validation.validate_data)
+        super().__init__()  # the values are checked with the rest of the config (raphael.run.validation.validate_data)
         self.urls, self.val_urls = str(urls), (str(val_urls) if val_urls else None)
         self.image_size, self.batch_size = int(image_size), int(batch_size)
         self.val_batch_size = int(val_batch_size or batch_size)

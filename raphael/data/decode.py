@@ -12,7 +12,7 @@ import logging
 
 from raphael.data.buckets import fit_edge
 from raphael.data.shards import EDGE_EXTENSION, decode_edge, decode_rgb, image_field
-from raphael.errors import DataError
+from raphael.run.errors import DataError
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 import torch
 from torch import Tensor
 
-from raphael.errors import check, fail, is_number
+from raphael.run.errors import check, fail, is_number
 
 PARAMETERISATIONS = ("sample", "epsilon", "v_prediction")  # diffusers' names (diffusion.prediction_type)
 X0_CLIPS = ("none", "static", "dynamic")

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from raphael.errors import ConfigError
+from raphael.run.errors import ConfigError
 
 
 class TorchScriptInception(nn.Module):

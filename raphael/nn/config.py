@@ -4,8 +4,8 @@
 time-MoE, edge head), `ExpertEnsembleConfig` (eDiff-I: one whole U-Net per time interval) and `SDUNetConfig`
 (diffusers' UNet2DConditionModel) add their own. Each names its network in `_target_`, is stored in Hydra's
 ConfigStore as `model/<name>_schema` and is the base of conf/model/<name>.yaml, which states only what
-differs. `validate()` is the one check of a model config (rule tables, raphael.errors.check): it raises a
-`ConfigError`, a `ValueError` naming the field, the value and what is allowed; `raphael.validation` runs it once
+differs. `validate()` is the one check of a model config (rule tables, raphael.run.errors.check): it raises a
+`ConfigError`, a `ValueError` naming the field, the value and what is allowed; `raphael.run.validation` runs it once
 before any work, `build_model` builds the `_target_`.
 """
 
@@ -19,9 +19,9 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
-from raphael.errors import check as check_fields
-from raphael.errors import fail
 from raphael.nn.routers import ROUTERS
+from raphael.run.errors import check as check_fields
+from raphael.run.errors import fail
 
 GATE_GRADS = ("switch", "straight_through", "none")
 EDGE_SOURCES = ("pooled", "all_tokens")
@@ -30,7 +30,7 @@ DISPATCH_MODES = ("exact", "capacity", "dense")  # raphael.nn.moe: what each cos
 DISPATCH_BACKENDS = ("auto", "index", "grouped_mm")
 
 
-# a model rule names its field as model.<field> (raphael.errors.check) and says where to change it
+# a model rule names its field as model.<field> (raphael.run.errors.check) and says where to change it
 check = functools.partial(check_fields, prefix="model.", fix="Fix it in conf/model/ or on the command line.")
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from raphael.errors import ConfigError
+from raphael.run.errors import ConfigError
 
 
 class Task:

@@ -18,7 +18,7 @@ from torch import Tensor
 
 from raphael.data.buckets import fit_image
 from raphael.data.shards import decode_rgb, expand_urls, image_field
-from raphael.errors import ConfigError
+from raphael.run.errors import ConfigError
 from raphael.tasks import Task
 
 

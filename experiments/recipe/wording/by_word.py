@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from raphael.analysis.images import to_uint8
-from raphael.checkpoints import load_module
+from raphael.run.checkpoints import load_module
 from raphael.tasks.shapes import ShapesTask, wording
 from raphael.tasks.shapes.oracle import ATTRIBUTES, match_objects, parse
 

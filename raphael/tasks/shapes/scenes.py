@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 from scipy import ndimage
 
-from raphael.errors import ConfigError
+from raphael.run.errors import ConfigError
 from raphael.tasks.shapes import wording
 
 # ---------------------------------------------------------------------------------------------

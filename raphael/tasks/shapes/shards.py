@@ -25,7 +25,7 @@ from tqdm import tqdm
 
 from raphael.data.buckets import bucket_sizes
 from raphael.data.shards import DATASET_JSON, EDGE_EXTENSION, encode_png, make_edge_fn
-from raphael.errors import ConfigError
+from raphael.run.errors import ConfigError
 from raphael.tasks.shapes import scenes as shapes
 
 

@@ -24,9 +24,9 @@ from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBase
 from raphael.data.shards import expand_urls, is_local
 from raphael.diffusion.guidance import SamplerSettings
 from raphael.diffusion.loss import PREDICTION_TYPES, T_SAMPLINGS, WEIGHTINGS
-from raphael.errors import ConfigError, UserError, check, fail, is_int, is_number
-from raphael.lr_schedule import DECAYS
 from raphael.nn.config import DenoiserConfig, model_config
+from raphael.optim.lr_schedule import DECAYS
+from raphael.run.errors import ConfigError, UserError, check, fail, is_int, is_number
 
 
 def _experiment_choice() -> str:

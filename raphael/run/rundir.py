@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from raphael.errors import ConfigError
+from raphael.run.errors import ConfigError
 
 WANDB_ID_FILE = "wandb_run_id"
 RESUMABLE = ("last.ckpt", "interrupted.ckpt")  # the periodic one and the one Ctrl-C writes

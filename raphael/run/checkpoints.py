@@ -9,9 +9,9 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from raphael.errors import ConfigError
 from raphael.module import RaphaelModule
 from raphael.nn.config import model_config
+from raphael.run.errors import ConfigError
 
 
 def model_config_diff(saved, requested) -> list[str]:

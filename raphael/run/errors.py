@@ -1,6 +1,6 @@
-"""Errors a user can fix: entry points print them as one paragraph and exit 2 (raphael.validation.user_errors).
+"""Errors a user can fix: entry points print them as one paragraph and exit 2 (raphael.run.validation.user_errors).
 
-`check(cfg, rules)` is the one way a config is checked (raphael.validation, the model dataclasses in
+`check(cfg, rules)` is the one way a config is checked (raphael.run.validation, the model dataclasses in
 raphael.nn.config, the entry points): a table of rules `(field, holds, what is allowed)`, with the small
 predicates `is_int` and `is_number` for the usual ranges.
 """
