@@ -140,7 +140,9 @@ def suite_checks(df: pd.DataFrame, arm: str = "raphael") -> list[str]:
     if part.empty:
         return []
     by_g = part.groupby("guidance")[["alignment", "held-out", "wordings", "all right", "FID"]].agg(["mean", "std"])
-    lines = [f"## The default's own checks (`{arm}` arm, {part.seed.nunique()} seeds)", "",
+    n = part.seed.nunique()
+    title = "The default's own checks" if arm == "raphael" else "The same checks on the lever"
+    lines = [f"## {title} (`{arm}` arm, {n} seed{'s' if n > 1 else ''})", "",
              "| guidance | alignment | held-out | wordings | all right | FID |", "|---|---|---|---|---|---|"]
     for g, row in by_g.iterrows():
         lines.append(f"| {g:g} | " + " | ".join(fmt(row[(m, 'mean')], row[(m, 'std')], 1 if m == 'FID' else 3)
@@ -158,7 +160,7 @@ def suite_checks(df: pd.DataFrame, arm: str = "raphael") -> list[str]:
     return lines
 
 
-PROBE_PAPER = {"adjectives": ">93%", "coco": "94.3%", "verbs": "97.5%", "shapes": "(ours: the training vocabulary)"}
+PROBE_PAPER = {"adjectives": ">93%", "coco": "94.3%", "verbs": "97.5%", "shapes": "(ours: the words trained on)"}
 
 
 def probe_section() -> tuple[list[str], list[str]]:
@@ -188,7 +190,7 @@ def probe_section() -> tuple[list[str], list[str]]:
         cells = [fmt(100 * part[c].mean(), 100 * part[c].std(ddof=1), 1) + "%" for c in ("trained", "untrained", "shuffled")]
         lines.append(f"| `{arm}` | {part.layers.iloc[0]} | {words} | {sorted(part.index)} | " + " | ".join(cells)
                      + f" | {100 * part.chance.iloc[0]:.1f}% | {interval(gap_u)} | {interval(gap_s)} |")
-        if words in ("adjectives", "coco", "verbs"):
+        if words in PROBE_PAPER:
             summary.append(f"| 3. path probe: {words}, `{arm}` ({part.layers.iloc[0]} layers) | {PROBE_PAPER[words]} accuracy | trained − untrained "
                            f"control: {interval(gap_u)} (trained {cells[0]}) | {verdict(gap_u, True)} |")
     return lines + [""], summary
@@ -264,7 +266,8 @@ def main() -> None:
         "module that helps only at scale, or only on natural images, can read 'no difference' here; a claim that "
         "does not show at this budget is a finding about this budget, not a refutation.", "",
         "| claim | paper | ours: mean paired Δ [95% interval] (alignment unless named) | verdict |", "|---|---|---|---|",
-        *summary, "", "## Per claim", "", *sections, *suite_checks(df)])
+        *summary, "", "## Per claim", "", *sections, *suite_checks(df),
+        *[line for arm in ARMS if ARMS[arm][1] == "levers" for line in suite_checks(df, arm)]])
     (ROOT / "experiments" / "RESULTS.md").write_text(text)
     print(text)
 
