@@ -5,6 +5,7 @@ from __future__ import annotations
 
 SEEDS = (0, 1, 2)
 SWEEP_SEEDS = (0, 1)  # sweep points off the paper's values (claims 5-6); the paper's point is `raphael`
+EQUAL_STEPS = 3296  # the fewest steps any Fig. 6b arm reached in its 20 CPU minutes (raphael seed 1)
 
 ARMS: dict[str, tuple[list[str], str]] = {
     # 1. Fig. 6b: each module helps
@@ -13,6 +14,10 @@ ARMS: dict[str, tuple[list[str], str]] = {
     "time_moe": (["experiment=time_moe"], "fig6b"),
     "edge": (["experiment=edge"], "fig6b"),
     "raphael": (["experiment=raphael"], "fig6b"),
+    # 1b. the same arms stopped at EQUAL_STEPS (the lr decays over those steps), to tell "slower" from "worse";
+    # raphael's own budget runs reached 3,296-3,402 steps and stand for it
+    **{f"{arm}_steps": ([f"experiment={arm}", f"trainer.max_steps={EQUAL_STEPS}"], "fig6b_steps")
+       for arm in ("baseline", "space_moe", "time_moe", "edge")},
     # the budget's own control: raphael seed 0 trained alone on the machine (beside no other job)
     "raphael_alone": (["experiment=raphael"], "budget"),
     # 2. learned vs hand-split time experts, everything else equal
@@ -40,7 +45,7 @@ ARMS: dict[str, tuple[list[str], str]] = {
 }
 
 # guidance weights each claim's arms are evaluated at (Fig. 6b is a curve over guidance)
-EVAL_GUIDANCE = {"fig6b": "[1.0,1.5,3.0,4.5]", "budget": "[1.0,1.5,3.0,4.5]", "levers": "[1.0,1.5,3.0,4.5]"}
+EVAL_GUIDANCE = {claim: "[1.0,1.5,3.0,4.5]" for claim in ("fig6b", "fig6b_steps", "budget", "levers")}
 EVAL_GUIDANCE.update({claim: "[1.0,3.0]" for _, claim in ARMS.values() if claim not in EVAL_GUIDANCE})
 
 # claim 1's reference pair with every seed first, then its single modules, then the other claims
@@ -48,6 +53,7 @@ PLAN: list[tuple[str, int]] = [
     *[(arm, s) for s in SEEDS for arm in ("raphael", "baseline")],
     *[(arm, s) for s in SEEDS for arm in ("space_moe", "time_moe", "edge")],
     *[(arm, s) for s in SEEDS for arm in ("time_uniform", "time_equal_mass")],
+    *[(f"{arm}_steps", s) for s in SWEEP_SEEDS for arm in ("baseline", "space_moe", "time_moe", "edge")],
     *[("paper_layout", s) for s in SEEDS],
     *[(f"experts{n}", s) for s in SWEEP_SEEDS for n in (0, 2, 4, 8)],
     *[(arm, s) for s in SWEEP_SEEDS for arm in ("alpha0.05", "alpha0.1", "alpha0.4", "alpha0.8",

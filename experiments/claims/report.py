@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
-from experiments.claims.arms import ARMS, PLAN  # noqa: E402
+from experiments.claims.arms import ARMS, EQUAL_STEPS, PLAN  # noqa: E402
 from raphael.metrics.alignment import mean_ci  # noqa: E402
 from raphael.metrics.report import fmt, plot_guidance_curves  # noqa: E402
 
@@ -38,6 +38,8 @@ METRICS = {  # column -> (reader of one guidance result, digits)
 CLAIMS = {  # claim -> (title, the paper's figure, reference arm, the metric the verdict reads, higher is the paper's way)
     "fig6b": ("1. Fig. 6b: each module helps", "every module improves the FID-alignment curve over the baseline",
               "baseline", "alignment", True),
+    "fig6b_steps": ("1b. Fig. 6b at equal steps", f"(ours) each module helps per step, {EQUAL_STEPS:,} steps each",
+                    "baseline_steps", "alignment", True),
     "time_split": ("2. learned vs hand-split time experts", "(implied) a learned time router beats fixed intervals",
                    "raphael", "alignment", False),
     "probe": ("3. the path probe's model: the paper's 16 space-MoE layers", "(the probe's numbers are in its own row)",
@@ -51,6 +53,7 @@ CLAIMS = {  # claim -> (title, the paper's figure, reference arm, the metric the
     "budget": ("budget control: raphael seed 0 alone vs beside a load", "(ours) the CPU budget is load-proof",
                "raphael", "alignment", None),
 }
+SHARED_ARMS = {"fig6b_steps": ["raphael"]}  # arms a claim reads from another claim's runs
 
 
 def load() -> pd.DataFrame:
@@ -99,6 +102,7 @@ def claim_section(df: pd.DataFrame, claim: str) -> tuple[list[str], list[str]]:
     """(the claim's detail section, its rows of the summary table)."""
     title, paper, ref, key, higher = CLAIMS[claim]
     arms = [a for a in dict.fromkeys(a for a, _ in PLAN) if ARMS[a][1] == claim] or [a for a, c in ARMS.items() if c == claim]
+    arms += SHARED_ARMS.get(claim, [])
     at = df[df.guidance == GUIDANCE]
     planned = {a: sorted(s for x, s in PLAN if x == a) for a in arms}
     lines = [f"### {title}", "", f"Paper: {paper}. Reference arm: `{ref}`; guidance {GUIDANCE:g}; "
@@ -120,7 +124,7 @@ def claim_section(df: pd.DataFrame, claim: str) -> tuple[list[str], list[str]]:
 
 
 def guidance_plot(df: pd.DataFrame, claim: str, path: Path) -> None:
-    part = df[df.claim.isin([claim, "fig6b"] if claim == "fig6b" else [claim])]
+    part = df[(df.claim == claim) | df.arm.isin([CLAIMS[claim][2], *SHARED_ARMS.get(claim, [])])]
     g = part.groupby(["arm", "guidance"], sort=False)
     mean, sd = g[["alignment", "all right", "FID"]].mean(), g[["alignment", "all right", "FID"]].std(ddof=1).fillna(0)
     curves = {}
@@ -131,6 +135,24 @@ def guidance_plot(df: pd.DataFrame, claim: str, path: Path) -> None:
                                     "alignment_err": s["alignment"].tolist(), "all_right": m["all right"].tolist(),
                                     "fid": m["FID"].tolist()}
     plot_guidance_curves(curves, path, title=f"{CLAIMS[claim][0]} (budget=cpu, ± sd over seeds)")
+
+
+def budget_rows(df: pd.DataFrame) -> list[str]:
+    """The budget's control in the summary: the alone run against the seed spread of the runs beside a load."""
+    at = df[df.guidance == GUIDANCE]
+    alone, loaded = at[at.arm == "raphael_alone"], at[at.arm == "raphael"]
+    if alone.empty or loaded.empty:
+        return []
+    pair = loaded[loaded.seed.isin(alone.seed)]
+    cells = []
+    for metric, digits in (("steps", 0), ("alignment", 3)):
+        low, high = loaded[metric].min(), loaded[metric].max()
+        inside = all(low <= v <= high for v in alone[metric])
+        cells.append(f"{metric} {fmt(alone[metric].mean(), None, digits)} alone vs {fmt(pair[metric].mean(), None, digits)} "
+                     f"beside a load (same seed; the {len(loaded)} seeds beside a load span {fmt(low, None, digits)}-"
+                     f"{fmt(high, None, digits)}: {'inside' if inside else 'outside'})")
+    verdict = "load-proof at this check" if "outside" not in " ".join(cells) else "the load moved the run"
+    return [f"| {CLAIMS['budget'][0]} | {CLAIMS['budget'][1]} | {'; '.join(cells)} | {verdict} |"]
 
 
 def suite_checks(df: pd.DataFrame, arm: str = "raphael") -> list[str]:
@@ -241,7 +263,8 @@ def main() -> None:
                 guidance_plot(df, claim, plot)
                 detail.append(f"![{claim}](claims/{plot.name})\n")
             sections += detail
-            summary += rows if claim != "probe" else []  # the probe's model: its claim rows are the probe's own
+            # the probe's model: its claim rows are the probe's own; the budget's control reads a seed spread
+            summary += budget_rows(df) if claim == "budget" else rows if claim != "probe" else []
         elif CLAIMS[claim][0][0].isdigit() and claim != "probe":  # a claim of the paper not run yet keeps its row
             title, paper = CLAIMS[claim][:2]
             planned = sum(ARMS[a][1] == claim for a, _ in PLAN)
