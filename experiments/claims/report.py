@@ -101,7 +101,7 @@ def verdict(ci: dict, higher: bool | None) -> str:
 def claim_section(df: pd.DataFrame, claim: str) -> tuple[list[str], list[str]]:
     """(the claim's detail section, its rows of the summary table)."""
     title, paper, ref, key, higher = CLAIMS[claim]
-    arms = [a for a in dict.fromkeys(a for a, _ in PLAN) if ARMS[a][1] == claim] or [a for a, c in ARMS.items() if c == claim]
+    arms = [a for a in dict.fromkeys(a for a, _ in PLAN) if ARMS[a][1] == claim] or [a for a, (_, c) in ARMS.items() if c == claim]
     arms += SHARED_ARMS.get(claim, [])
     at = df[df.guidance == GUIDANCE]
     planned = {a: sorted(s for x, s in PLAN if x == a) for a in arms}
@@ -138,7 +138,9 @@ def guidance_plot(df: pd.DataFrame, claim: str, path: Path) -> None:
 
 
 def budget_rows(df: pd.DataFrame) -> list[str]:
-    """The budget's control in the summary: the alone run against the seed spread of the runs beside a load."""
+    """The budget's control in the summary: is the alone run inside the 95% prediction interval of one more run
+    beside a load (mean ± t * sd * sqrt(1 + 1/n) over the loaded seeds)? The seeds' min-max range is no such test:
+    one more run of the same process falls outside a 3-seed range half the time."""
     at = df[df.guidance == GUIDANCE]
     alone, loaded = at[at.arm == "raphael_alone"], at[at.arm == "raphael"]
     if alone.empty or loaded.empty:
@@ -146,12 +148,15 @@ def budget_rows(df: pd.DataFrame) -> list[str]:
     pair = loaded[loaded.seed.isin(alone.seed)]
     cells = []
     for metric, digits in (("steps", 0), ("alignment", 3)):
-        low, high = loaded[metric].min(), loaded[metric].max()
-        inside = all(low <= v <= high for v in alone[metric])
-        cells.append(f"{metric} {fmt(alone[metric].mean(), None, digits)} alone vs {fmt(pair[metric].mean(), None, digits)} "
-                     f"beside a load (same seed; the {len(loaded)} seeds beside a load span {fmt(low, None, digits)}-"
-                     f"{fmt(high, None, digits)}: {'inside' if inside else 'outside'})")
-    verdict = "load-proof at this check" if "outside" not in " ".join(cells) else "the load moved the run"
+        ci = mean_ci(loaded[metric])
+        half = ci["ci_half"] * math.sqrt(ci["n"] + 1)
+        inside = all(abs(v - ci["mean"]) <= half for v in alone[metric])
+        cells.append(f"{metric} {fmt(alone[metric].mean(), None, digits)} alone vs {fmt(pair[metric].mean(), None, digits)}"
+                     f" beside a load (same seed); {ci['n']} seeds beside a load: {fmt(ci['mean'], None, digits)}, "
+                     f"prediction interval [{fmt(ci['mean'] - half, None, digits)}, {fmt(ci['mean'] + half, None, digits)}]"
+                     f" (range {fmt(loaded[metric].min(), None, digits)}-{fmt(loaded[metric].max(), None, digits)}): "
+                     f"{'inside' if inside else 'outside'}")
+    verdict = "load-proof at this check" if all(c.endswith("inside") for c in cells) else "the load moved the run"
     return [f"| {CLAIMS['budget'][0]} | {CLAIMS['budget'][1]} | {'; '.join(cells)} | {verdict} |"]
 
 
