@@ -104,7 +104,7 @@ def claim_section(df: pd.DataFrame, claim: str) -> tuple[list[str], list[str]]:
     arms = [a for a in dict.fromkeys(a for a, _ in PLAN) if ARMS[a][1] == claim] or [a for a, (_, c) in ARMS.items() if c == claim]
     arms += SHARED_ARMS.get(claim, [])
     at = df[df.guidance == GUIDANCE]
-    planned = {a: sorted(s for x, s in PLAN if x == a) for a in arms}
+    planned = {a: sorted(s for x, s in PLAN if x == a) for a in [ref, *arms]}
     lines = [f"### {title}", "", f"Paper: {paper}. Reference arm: `{ref}`; guidance {GUIDANCE:g}; "
              "cells are mean ± sd over seeds; Δ is the paired difference to the reference, 95% interval.", "",
              "| arm | overrides | seeds | steps | " + " | ".join(METRICS) + f" | Δ {key} vs {ref} |",
