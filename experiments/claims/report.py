@@ -160,6 +160,38 @@ def budget_rows(df: pd.DataFrame) -> list[str]:
     return [f"| {CLAIMS['budget'][0]} | {CLAIMS['budget'][1]} | {'; '.join(cells)} | {verdict} |"]
 
 
+def cost_rows(df: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Claim 5's time: each expert count's cost over no space-MoE on the trained models, paired by seed: training CPU
+    seconds per step (the budget's own clock) and sampling seconds per image (the evaluation, guidance 3). The paper's
+    figure is 6 experts at 1.32x; ours come from trained attention maps, not a bench's untrained ones."""
+    at = df[df.guidance == GUIDANCE].assign(step_s=lambda d: d.train_cpu_s / d.steps,
+                                            sample_s=lambda d: 1.0 / d["samples/s"])
+    base = "experts0"
+    if base not in set(at.arm):
+        return [], []
+    def times(ci: dict) -> str:
+        return interval(ci, 2).replace("+", "").replace(" ", "x ", 1) if ci["n"] else "not run"
+
+    lines = ["Time over `experts0` (no space-MoE), ratio paired by seed, 95% interval:", "",
+             "| arm | training CPU s per step | sampling s per image |", "|---|---|---|"]
+    summary = []
+    for arm in ("experts2", "experts4", "raphael", "experts8"):
+        ratios = [seed_ci(at[at.arm == arm].set_index("seed")[m] / at[at.arm == base].set_index("seed")[m])
+                  for m in ("step_s", "sample_s")]
+        if ratios[0]["n"] == 0:
+            continue
+        lines.append(f"| `{arm}` | " + " | ".join(times(r) for r in ratios) + " |")
+        if arm == "raphael":
+            r = ratios[0]
+            tell = ("pending (fewer than 2 paired seeds)" if r["n"] < 2 or math.isnan(r["ci_low"]) else
+                    "costs more than the paper's" if r["ci_low"] > 1.32 else
+                    "costs less than the paper's" if r["ci_high"] < 1.32 else "consistent with the paper's")
+            summary.append(f"| 5. Fig. 6c: the time of 6 space experts | 1.32x the time of none | `raphael` / "
+                           f"`{base}` training time per step: {times(r)}; sampling time per "
+                           f"image: {times(ratios[1])} | {tell} |")
+    return lines + [""], summary
+
+
 def suite_checks(df: pd.DataFrame, arm: str = "raphael") -> list[str]:
     """The embedded default's own bars read from the claims' `raphael` arm (budget=cpu, paired by seed): issue 28's
     guidance trade-off and issue 25's held-out wordings."""
@@ -267,6 +299,9 @@ def main() -> None:
             if (df.claim == claim).any():
                 guidance_plot(df, claim, plot)
                 detail.append(f"![{claim}](claims/{plot.name})\n")
+            if claim == "fig6c":
+                cost, cost_summary = cost_rows(df)
+                detail, rows = detail + cost, rows + cost_summary
             sections += detail
             # the probe's model: its claim rows are the probe's own; the budget's control reads a seed spread
             summary += budget_rows(df) if claim == "budget" else rows if claim != "probe" else []
