@@ -54,6 +54,12 @@ CLAIMS = {  # claim -> (title, the paper's figure, reference arm, the metric the
                "raphael", "alignment", None),
 }
 SHARED_ARMS = {"fig6b_steps": ["raphael"]}  # arms a claim reads from another claim's runs
+# the one-dimensional sweeps, drawn against their value (raphael = the paper's point): claim -> {axis: {value: arm}}
+SWEEPS = {
+    "fig6c": {"space experts": {0: "experts0", 2: "experts2", 4: "experts4", 6: "raphael", 8: "experts8"}},
+    "fig6a": {"alpha": {0.05: "alpha0.05", 0.1: "alpha0.1", 0.2: "raphael", 0.4: "alpha0.4", 0.8: "alpha0.8"},
+              "T_c (0 = edge loss off)": {0: "tc0", 250: "tc250", 500: "raphael", 750: "tc750", 1000: "tc1000"}},
+}
 
 
 def load() -> pd.DataFrame:
@@ -135,6 +141,36 @@ def guidance_plot(df: pd.DataFrame, claim: str, path: Path) -> None:
                                     "alignment_err": s["alignment"].tolist(), "all_right": m["all right"].tolist(),
                                     "fid": m["FID"].tolist()}
     plot_guidance_curves(curves, path, title=f"{CLAIMS[claim][0]} (budget=cpu, ± sd over seeds)")
+
+
+def sweep_plot(df: pd.DataFrame, claim: str, path: Path) -> None:
+    """Alignment at guidance 3 against each swept value (every seed a dot, the mean a line), steps reached below:
+    the paper's Fig. 6a / 6c read as a sweep, the paper's own value marked."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    at = df[df.guidance == GUIDANCE]
+    sweeps = SWEEPS[claim]
+    fig, axes = plt.subplots(2, len(sweeps), figsize=(5.5 * len(sweeps), 6), sharex="col", squeeze=False)
+    for col, (name, arms) in enumerate(sweeps.items()):
+        for row, metric in enumerate(("alignment", "steps")):
+            ax = axes[row, col]
+            pts = [(v, at[at.arm == arm][metric]) for v, arm in arms.items() if (at.arm == arm).any()]
+            for v, vals in pts:
+                ax.scatter([v] * len(vals), vals, s=14, color="tab:blue", alpha=0.6)
+            ax.plot([v for v, _ in pts], [vals.mean() for _, vals in pts], color="tab:blue", marker="o")
+            paper = next(v for v, arm in arms.items() if arm == "raphael")
+            ax.axvline(paper, color="tab:red", ls="--", lw=1, label="the paper's value" if row == 0 else None)
+            ax.set_ylabel(f"{metric} at guidance {GUIDANCE:g} ↑" if metric == "alignment" else "steps in 20 CPU min")
+            ax.grid(alpha=0.3)
+        axes[1, col].set_xlabel(name)
+    axes[0, 0].legend(fontsize=8)
+    fig.suptitle(f"{CLAIMS[claim][0]} (budget=cpu; dots: seeds, line: mean)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def budget_rows(df: pd.DataFrame) -> list[str]:
@@ -299,6 +335,9 @@ def main() -> None:
             if (df.claim == claim).any():
                 guidance_plot(df, claim, plot)
                 detail.append(f"![{claim}](claims/{plot.name})\n")
+            if claim in SWEEPS:
+                sweep_plot(df, claim, HERE / f"{claim}_sweep.png")
+                detail.append(f"![{claim} as a sweep](claims/{claim}_sweep.png)\n")
             if claim == "fig6c":
                 cost, cost_summary = cost_rows(df)
                 detail, rows = detail + cost, rows + cost_summary
