@@ -46,7 +46,7 @@ CLAIMS = {  # claim -> (title, the paper's figure, reference arm, the metric the
               "raphael", "alignment", None),
     "fig6c": ("5. Fig. 6c: number of space experts", "quality rises with experts up to 6; 6 cost 1.32x time",
               "raphael", "alignment", False),
-    "fig6a": ("6. Fig. 6a: alpha and T_c", "alpha 0.2 and T_c 500 are best", "raphael", "alignment", False),
+    "fig6a": ("6. Fig. 6a: alpha and T_c", "alpha 0.2 and T_c 500 are best", "raphael_rerun", "alignment", False),
     "routers": ("7. routers in the space-MoE slot (issue 27)", "(no one has compared text-token-to-region routing "
                 "with today's image-token routers)", "raphael", "alignment", None),
     "levers": ("levers of the default (issues 25, 28)", "(not a claim: does a lever pay?)", "raphael", "alignment", None),
@@ -57,8 +57,8 @@ SHARED_ARMS = {"fig6b_steps": ["raphael"]}  # arms a claim reads from another cl
 # the one-dimensional sweeps, drawn against their value (raphael = the paper's point): claim -> {axis: {value: arm}}
 SWEEPS = {
     "fig6c": {"space experts": {0: "experts0", 2: "experts2", 4: "experts4", 6: "raphael", 8: "experts8"}},
-    "fig6a": {"alpha": {0.05: "alpha0.05", 0.1: "alpha0.1", 0.2: "raphael", 0.4: "alpha0.4", 0.8: "alpha0.8"},
-              "T_c (0 = edge loss off)": {0: "tc0", 250: "tc250", 500: "raphael", 750: "tc750", 1000: "tc1000"}},
+    "fig6a": {"alpha": {0.05: "alpha0.05", 0.1: "alpha0.1", 0.2: "raphael_rerun", 0.4: "alpha0.4", 0.8: "alpha0.8"},
+              "T_c (0 = edge loss off)": {0: "tc0", 250: "tc250", 500: "raphael_rerun", 750: "tc750", 1000: "tc1000"}},
 }
 
 
@@ -69,7 +69,7 @@ def load() -> pd.DataFrame:
         for r in rec["evaluation"]["results"]:
             rows.append({"arm": rec["arm"], "claim": rec["claim"], "seed": rec["seed"], "guidance": r["guidance"],
                          "steps": rec["steps"], "train_cpu_s": rec["train_cpu_s"], "train_wall_s": rec["train_wall_s"],
-                         "commit": rec["commit"][:7], **{m: fn(r) for m, (fn, _) in METRICS.items()}})
+                         "commit": rec["commit"][:7], "machine": rec.get("machine", {}).get("booted", "earlier"), **{m: fn(r) for m, (fn, _) in METRICS.items()}})
     return pd.DataFrame(rows)
 
 
@@ -126,6 +126,12 @@ def claim_section(df: pd.DataFrame, claim: str) -> tuple[list[str], list[str]]:
                      + " | ".join(cells) + f" | {interval(ci) if ci else 'reference'} |")
         if ci is not None:
             summary.append(f"| {title} | {paper} | `{arm}` − `{ref}`: {interval(ci)} | {verdict(ci, higher)} |")
+    shown = at[at.arm.isin([ref, *arms])]
+    if shown.machine.nunique() > 1:  # a CPU second buys other steps on another machine: say which runs ran where
+        where = shown.groupby("machine").apply(lambda p: ", ".join(f"{a} {sorted(g.seed)}" for a, g in p.groupby("arm")),
+                                               include_groups=False)
+        lines += ["", "Machines (booted at; 'earlier' = before runs recorded it): "
+                  + "; ".join(f"{m}: {runs}" for m, runs in where.items())]
     return lines + [""], summary
 
 
@@ -161,7 +167,7 @@ def sweep_plot(df: pd.DataFrame, claim: str, path: Path) -> None:
             for v, vals in pts:
                 ax.scatter([v] * len(vals), vals, s=14, color="tab:blue", alpha=0.6)
             ax.plot([v for v, _ in pts], [vals.mean() for _, vals in pts], color="tab:blue", marker="o")
-            paper = next(v for v, arm in arms.items() if arm == "raphael")
+            paper = next(v for v, arm in arms.items() if arm.startswith("raphael"))
             ax.axvline(paper, color="tab:red", ls="--", lw=1, label="the paper's value" if row == 0 else None)
             ax.set_ylabel(f"{metric} at guidance {GUIDANCE:g} ↑" if metric == "alignment" else "steps in 20 CPU min")
             ax.grid(alpha=0.3)
@@ -226,6 +232,21 @@ def cost_rows(df: pd.DataFrame) -> tuple[list[str], list[str]]:
                            f"`{base}` training time per step: {times(r)}; sampling time per "
                            f"image: {times(ratios[1])} | {tell} |")
     return lines + [""], summary
+
+
+def machine_rows(df: pd.DataFrame, arm: str = "raphael_rerun", ref: str = "raphael") -> list[str]:
+    """The reference arm again, same seeds, on a later session's machine: what the machine alone moves."""
+    at = df[df.guidance == GUIDANCE]
+    if not (at.arm == arm).any():
+        return []
+    steps = seed_ci(at[at.arm == arm].set_index("seed").steps / at[at.arm == ref].set_index("seed").steps)
+    align = paired(at, arm, ref, "alignment")
+    moved = not (steps["ci_low"] <= 1 <= steps["ci_high"]) if steps["n"] > 1 else None
+    tell = ("pending (fewer than 2 paired seeds)" if moved is None else
+            "the machine moved the budget's steps" if moved else "no shift detectable")
+    return [f"| machine control: `{arm}` (a later session's machine) vs `{ref}` | (ours) a CPU second buys the same "
+            f"steps on every machine | steps ratio {interval(steps, 2).replace('+', '')}; Δ alignment {interval(align)} "
+            f"| {tell} |"]
 
 
 def suite_checks(df: pd.DataFrame, arm: str = "raphael") -> list[str]:
@@ -343,7 +364,7 @@ def main() -> None:
                 detail, rows = detail + cost, rows + cost_summary
             sections += detail
             # the probe's model: its claim rows are the probe's own; the budget's control reads a seed spread
-            summary += budget_rows(df) if claim == "budget" else rows if claim != "probe" else []
+            summary += budget_rows(df) + machine_rows(df) if claim == "budget" else rows if claim != "probe" else []
         elif CLAIMS[claim][0][0].isdigit() and claim != "probe":  # a claim of the paper not run yet keeps its row
             title, paper = CLAIMS[claim][:2]
             planned = sum(ARMS[a][1] == claim for a, _ in PLAN)

@@ -41,6 +41,16 @@ def commit() -> str:
     return out.stdout.strip() + ("-dirty" if dirty else "")
 
 
+def machine() -> dict:
+    """Where and when the run trained: a CPU second buys a different number of steps on another machine, so a
+    comparison across sessions needs to know it changed."""
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), "unknown") if Path("/proc/cpuinfo").exists() else "unknown"
+    booted = time.time() - time.clock_gettime(time.CLOCK_BOOTTIME)  # one boot = one machine of one session
+    return {"cpu": cpu, "cores": os.cpu_count(), "booted": time.strftime("%Y-%m-%d %H:%M", time.gmtime(booted)),
+            "started": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
+
+
 def result_path(arm: str, seed: int) -> Path:
     return HERE / "results" / arm / f"seed{seed}.json"
 
@@ -61,6 +71,7 @@ def job(arm: str, seed: int, core: str) -> None:
     (HERE / "logs").mkdir(parents=True, exist_ok=True)
     log = HERE / "logs" / f"{arm}_seed{seed}.log"
     log.write_text("")
+    where = machine()
     train = [sys.executable, "-m", "raphael.train", "budget=cpu", f"seed={seed}", "logger=csv",
              "task_name=claims", *overrides, f"hydra.run.dir={run_dir}"]
     code, train_cpu, train_wall = run_timed(train, log, core)
@@ -75,7 +86,7 @@ def job(arm: str, seed: int, core: str) -> None:
         print(f"[claims] {arm} seed {seed}: evaluation failed (exit {code}), see {log}", flush=True)
         return
     record = {"arm": arm, "claim": claim, "seed": seed, "overrides": overrides, "commit": commit(),
-              "steps": steps_reached(run_dir), "train_cpu_s": train_cpu, "train_wall_s": train_wall,
+              "machine": where, "steps": steps_reached(run_dir), "train_cpu_s": train_cpu, "train_wall_s": train_wall,
               "eval_cpu_s": eval_cpu, "run_dir": str(run_dir.relative_to(ROOT)),
               "evaluation": json.loads((run_dir / "eval" / "metrics.json").read_text())}
     path = result_path(arm, seed)
