@@ -32,8 +32,8 @@ ARMS: dict[str, tuple[list[str], str]] = {
     **{f"alpha{a:g}": (["experiment=raphael", f"model.space_moe.alpha={a}"], "fig6a") for a in (0.05, 0.1, 0.4, 0.8)},
     **{f"tc{t}": (["experiment=raphael", f"model.edge.t_c={t}"], "fig6a") for t in (250, 750, 1000)},
     "tc0": (["experiment=raphael", "model.edge.enabled=false"], "fig6a"),
-    # the paper's point (alpha 0.2, T_c 500) = raphael, run again beside the sweep: a later session's machine did
-    # ~12% fewer steps per CPU second (experts4 / experts8 seed 1), so the sweep reads its centre from the same machine
+    # the paper's point (alpha 0.2, T_c 500) = raphael, run again beside the sweep: experts4 / experts8 seed 1 on a later
+    # machine reached 11-13% fewer steps than seed 0 (raphael itself: 0.95x, n=2), so the sweep reads its centre there
     "raphael_rerun": (["experiment=raphael"], "fig6a"),
     # routers in the space-MoE slot (issue 27), 6 experts each: RAPHAEL's text-token router (= raphael), DiT-MoE's
     # top-1 token choice, EC-DiT's expert choice at one expert per token on average, and dense (one FFN, = top-1 of 1)
