@@ -54,7 +54,7 @@ CLAIMS = {  # claim -> (title, the paper's figure, reference arm, the metric the
                "raphael", "alignment", None),
 }
 SHARED_ARMS = {"fig6b_steps": ["raphael"]}  # arms a claim reads from another claim's runs
-# the one-dimensional sweeps, drawn against their value (raphael = the paper's point): claim -> {axis: {value: arm}}
+# the one-dimensional sweeps, drawn against their value (the raphael arm = the paper's point): claim -> {axis: {value: arm}}
 SWEEPS = {
     "fig6c": {"space experts": {0: "experts0", 2: "experts2", 4: "experts4", 6: "raphael", 8: "experts8"}},
     "fig6a": {"alpha": {0.05: "alpha0.05", 0.1: "alpha0.1", 0.2: "raphael_rerun", 0.4: "alpha0.4", 0.8: "alpha0.8"},
@@ -92,6 +92,11 @@ def interval(ci: dict, digits: int = 3) -> str:
     if math.isnan(ci["ci_low"]):
         return f"{ci['mean']:+.{digits}f} (n={ci['n']}, no interval)"
     return f"{ci['mean']:+.{digits}f} [{ci['ci_low']:+.{digits}f}, {ci['ci_high']:+.{digits}f}] (n={ci['n']})"
+
+
+def times(ci: dict) -> str:
+    """A paired ratio with its interval, as '1.77x [1.05, 2.49] (n=2)'."""
+    return interval(ci, 2).replace("+", "").replace(" ", "x ", 1) if ci["n"] else "not run"
 
 
 def verdict(ci: dict, higher: bool | None) -> str:
@@ -211,9 +216,6 @@ def cost_rows(df: pd.DataFrame) -> tuple[list[str], list[str]]:
     base = "experts0"
     if base not in set(at.arm):
         return [], []
-    def times(ci: dict) -> str:
-        return interval(ci, 2).replace("+", "").replace(" ", "x ", 1) if ci["n"] else "not run"
-
     lines = ["Time over `experts0` (no space-MoE), ratio paired by seed, 95% interval:", "",
              "| arm | training CPU s per step | sampling s per image |", "|---|---|---|"]
     summary = []
@@ -245,7 +247,7 @@ def machine_rows(df: pd.DataFrame, arm: str = "raphael_rerun", ref: str = "rapha
     tell = ("pending (fewer than 2 paired seeds)" if moved is None else
             "the machine moved the budget's steps" if moved else "no shift detectable")
     return [f"| machine control: `{arm}` (a later session's machine) vs `{ref}` | (ours) a CPU second buys the same "
-            f"steps on every machine | steps ratio {interval(steps, 2).replace('+', '')}; Δ alignment {interval(align)} "
+            f"steps on every machine | steps ratio {times(steps)}; Δ alignment {interval(align)} "
             f"| {tell} |"]
 
 
