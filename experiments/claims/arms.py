@@ -23,6 +23,14 @@ ARMS: dict[str, tuple[list[str], str]] = {
     # 2. learned vs hand-split time experts, everything else equal
     "time_uniform": (["experiment=raphael", "model.time_moe.router=fixed_uniform"], "time_split"),
     "time_equal_mass": (["experiment=raphael", "model.time_moe.router=fixed_intervals"], "time_split"),
+    # 2b. the peers as they stand, at the same CPU budget (compute is matched by the budget, steps differ): ERNIE-ViLG
+    # 2.0's hand-split time experts and its knowledge enhancement on the baseline denoiser, and the SD U-Net re-matched
+    # to the default's parameters (2,522,479 vs 2,483,971 at channels 44, 4 heads of 11, 4 norm groups; its shipped
+    # widths match the pixel-space default of before issue 11). eDiff-I needs a trained base to branch from, a
+    # two-stage run the driver does not make: not run.
+    "ernie_mode": (["experiment=ernie_mode"], "peers"),
+    "ernie_knowledge": (["experiment=ernie_knowledge"], "peers"),
+    "sd_unet": (["experiment=sd_unet", "model.channels=44", "model.head_dim=11", "model.norm_groups=4"], "peers"),
     # 3. the path probe at the paper's 16 space-MoE layers (its block layout at the default's widths; the default has 5)
     "paper_layout": (["experiment=raphael", "model.transformer_depth=[0,3,4]", "model.mid_transformer_depth=2"], "probe"),
     # 5. Fig. 6c: number of space experts (6 = raphael; 0 = the space-MoE off)
@@ -56,6 +64,7 @@ PLAN: list[tuple[str, int]] = [
     *[(arm, s) for s in SEEDS for arm in ("raphael", "baseline")],
     *[(arm, s) for s in SEEDS for arm in ("space_moe", "time_moe", "edge")],
     *[(arm, s) for s in SEEDS for arm in ("time_uniform", "time_equal_mass")],
+    *[(arm, s) for s in SEEDS for arm in ("ernie_mode", "ernie_knowledge", "sd_unet")],
     *[(f"{arm}_steps", s) for s in SWEEP_SEEDS for arm in ("baseline", "space_moe", "time_moe", "edge")],
     *[("paper_layout", s) for s in SEEDS],
     *[(f"experts{n}", s) for s in SWEEP_SEEDS for n in (0, 2, 4, 8)],

@@ -42,6 +42,8 @@ CLAIMS = {  # claim -> (title, the paper's figure, reference arm, the metric the
                     "baseline_steps", "alignment", True),
     "time_split": ("2. learned vs hand-split time experts", "(implied) a learned time router beats fixed intervals",
                    "raphael", "alignment", False),
+    "peers": ("2b. the peers as they stand", "RAPHAEL beats ERNIE-ViLG 2.0 and Stable Diffusion (FID-30k, human "
+              "preference)", "raphael", "alignment", False),
     "probe": ("3. the path probe's model: the paper's 16 space-MoE layers", "(the probe's numbers are in its own row)",
               "raphael", "alignment", None),
     "fig6c": ("5. Fig. 6c: number of space experts", "quality rises with experts up to 6; 6 cost 1.32x time",
