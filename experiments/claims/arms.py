@@ -23,11 +23,8 @@ ARMS: dict[str, tuple[list[str], str]] = {
     # 2. learned vs hand-split time experts, everything else equal
     "time_uniform": (["experiment=raphael", "model.time_moe.router=fixed_uniform"], "time_split"),
     "time_equal_mass": (["experiment=raphael", "model.time_moe.router=fixed_intervals"], "time_split"),
-    # 2b. the peers as they stand, at the same CPU budget (compute is matched by the budget, steps differ): ERNIE-ViLG
-    # 2.0's hand-split time experts and its knowledge enhancement on the baseline denoiser, and the SD U-Net re-matched
-    # to the default's parameters (2,522,479 vs 2,483,971 at channels 44, 4 heads of 11, 4 norm groups; its shipped
-    # widths match the pixel-space default of before issue 11). eDiff-I needs a trained base to branch from, a
-    # two-stage run the driver does not make: not run.
+    # 2b. the peers as they stand at the same CPU budget, the SD U-Net re-matched to the default's parameters (counts
+    # and why eDiff-I is not run: report.py NOTES["peers"])
     "ernie_mode": (["experiment=ernie_mode"], "peers"),
     "ernie_knowledge": (["experiment=ernie_knowledge"], "peers"),
     "sd_unet": (["experiment=sd_unet", "model.channels=44", "model.head_dim=11", "model.norm_groups=4"], "peers"),

@@ -56,6 +56,14 @@ CLAIMS = {  # claim -> (title, the paper's figure, reference arm, the metric the
                "raphael", "alignment", None),
 }
 SHARED_ARMS = {"fig6b_steps": ["raphael"]}  # arms a claim reads from another claim's runs
+NOTES = {  # what a claim's table cannot say by itself
+    "peers": "Matched by compute: every arm trains for the same CPU seconds, so the steps column is each design's "
+             "speed. Parameters (network, MiniLM d_y 384): raphael 2,483,971; sd_unet 2,522,479 (re-matched: channels "
+             "44, 4 heads of 11, 4 norm groups; the shipped widths match the pixel-space default of before issue 11); "
+             "ernie_mode 1,498,636 (4 hand-split time experts, no space-MoE or edge loss); ernie_knowledge 1,150,732 "
+             "(the baseline denoiser). eDiff-I (`experiment=ediffi`) branches its experts from a trained base: a "
+             "two-stage run this driver does not make, so it is not on the page.",
+}
 # the one-dimensional sweeps, drawn against their value (the raphael arm = the paper's point): claim -> {axis: {value: arm}}
 SWEEPS = {
     "fig6c": {"space experts": {0: "experts0", 2: "experts2", 4: "experts4", 6: "raphael", 8: "experts8"}},
@@ -120,6 +128,7 @@ def claim_section(df: pd.DataFrame, claim: str) -> tuple[list[str], list[str]]:
     planned = {a: sorted(s for x, s in PLAN if x == a) for a in [ref, *arms]}
     lines = [f"### {title}", "", f"Paper: {paper}. Reference arm: `{ref}`; guidance {GUIDANCE:g}; "
              "cells are mean ± sd over seeds; Δ is the paired difference to the reference, 95% interval.", "",
+             *([NOTES[claim], ""] if claim in NOTES else []),
              "| arm | overrides | seeds | steps | " + " | ".join(METRICS) + f" | Δ {key} vs {ref} |",
              "|" + "---|" * (len(METRICS) + 5)]
     summary = []
