@@ -3,6 +3,7 @@ import json
 import logging
 import tarfile
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -273,3 +274,16 @@ def test_caption_augment_changes_training_captions_only_and_repeatably(generated
             str(wording._canonical(o)) for o in meta["objects"])
     val = next(iter(dm.val_dataloader()))
     assert val["caption"] == [m["caption"] for m in val["meta"]]  # validation keeps the captions as written
+
+
+def test_jobs_started_together_write_the_shards_once(tmp_path, capsys):
+    """Two jobs on a fresh clone (a multirun's first two) must not write the same shards over one another while
+    the first to finish already reads them: one writes, the other waits for it and reuses what it wrote."""
+    generate = {"_target_": "raphael.tasks.shapes.shards.write_shapes_shards", "num": 16, "val": 0, "shard_size": 8,
+                "progress": False}
+    jobs = [ShardDataModule(str(tmp_path / "train-{000000..000001}.tar"), generate=generate, image_size=16)
+            for _ in range(2)]
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(lambda dm: dm.prepare_data(), jobs))
+    assert capsys.readouterr().out.count("[data]") == 1
+    assert [p.name for p in sorted(tmp_path.glob("*.tar"))] == ["train-000000.tar", "train-000001.tar"]

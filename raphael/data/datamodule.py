@@ -20,6 +20,7 @@ import lightning as L
 import numpy as np
 import torch
 import webdataset as wds
+from filelock import FileLock
 from hydra.utils import get_method
 from torch.utils.data import DataLoader
 
@@ -127,10 +128,19 @@ class ShardDataModule(L.LightningDataModule):
     def prepare_data(self) -> None:
         if not self.generate:
             return
-        urls, missing = self._missing(self.urls)
-        val_missing = self._missing(self.val_urls)[1] if self.val_urls else []
         local = [u for u in expand_urls(self.urls) if is_local(u)]
         out_dir = Path((local or [self.urls])[0]).parent
+        if not local:
+            return self._write_if_needed(out_dir, local)
+        # jobs started together on a fresh clone (a Hydra multirun, two figure drivers) would each write the same
+        # shards over one another while the first to finish reads them: one writes, the others wait and reuse
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with FileLock(out_dir / ".write.lock"):
+            self._write_if_needed(out_dir, local)
+
+    def _write_if_needed(self, out_dir: Path, local: list[str]) -> None:
+        urls, missing = self._missing(self.urls)
+        val_missing = self._missing(self.val_urls)[1] if self.val_urls else []
         given = self.generate.keywords
         extra = {k: v for k, v in (("image_size", self.image_size), ("holdout_pairs", self.holdout_pairs))
                  if v is not None and k not in given}
