@@ -388,7 +388,8 @@ def main() -> None:
                 sections += detail
                 summary += rows
     commits = ", ".join(sorted(df.commit.unique()))
-    done = df.groupby(["arm", "seed"]).ngroups
+    ran = set(df.groupby(["arm", "seed"]).groups)
+    done, extra = len(ran & set(PLAN)), len(ran - set(PLAN))  # extra: controls run by name (raphael_alone)
     text = "\n".join([
         "# RAPHAEL's claims at budget=cpu", "",
         "Every figure is a run of `python experiments/claims/run.py` (the arms and their order: "
@@ -396,7 +397,7 @@ def main() -> None:
         "core-minutes of the training process, then `python -m raphael.evaluate` on 64 prompts, 64 held-out "
         "compositions and 64 held-out wordings, FID on the shapes feature network), rebuilt by "
         "`python experiments/claims/report.py` from `experiments/claims/results/<arm>/seed<k>.json`. "
-        f"{done} of {len(PLAN)} planned runs done; code at {commits}.", "",
+        f"{done} of {len(PLAN)} planned runs done (and {extra} run by name outside the plan); code at {commits}.", "",
         f"What this budget can tell: a 20-core-minute model ({df.steps.min():,}-{df.steps.max():,} steps of batch 32 on "
         "32x32 procedural shapes, 2.5 M parameters for experiment=raphael) against RAPHAEL's 3 B parameters trained for two months on 1,000 A100s. A "
         "module that helps only at scale, or only on natural images, can read 'no difference' here; a claim that "
