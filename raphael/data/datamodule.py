@@ -11,6 +11,7 @@ previous batch; `max_bad_in_a_row` bad items without a batch stop the run with a
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 from collections.abc import Callable, Mapping, Sequence
@@ -130,12 +131,11 @@ class ShardDataModule(L.LightningDataModule):
             return
         local = [u for u in expand_urls(self.urls) if is_local(u)]
         out_dir = Path((local or [self.urls])[0]).parent
-        if not local:
-            return self._write_if_needed(out_dir, local)
+        if local:  # the lock lives beside the shards, so remote ones go without it
+            out_dir.mkdir(parents=True, exist_ok=True)
         # jobs started together on a fresh clone (a Hydra multirun, two figure drivers) would each write the same
         # shards over one another while the first to finish reads them: one writes, the others wait and reuse
-        out_dir.mkdir(parents=True, exist_ok=True)
-        with FileLock(out_dir / ".write.lock"):
+        with FileLock(out_dir / ".write.lock") if local else contextlib.nullcontext():
             self._write_if_needed(out_dir, local)
 
     def _write_if_needed(self, out_dir: Path, local: list[str]) -> None:
