@@ -4,6 +4,7 @@ of budget=cpu and the claim it belongs to. Arms shared between claims (raphael) 
 from __future__ import annotations
 
 SEEDS = (0, 1, 2)
+HALF_BUDGET = "callbacks.cpu_budget.duration=00:09:30"  # half of budget=cpu's 19 training minutes
 SWEEP_SEEDS = (0, 1)  # sweep points off the paper's values (claims 5-6); the paper's point is `raphael`
 EQUAL_STEPS = 3296  # the fewest steps any Fig. 6b arm reached in its 20 CPU minutes (raphael seed 1)
 
@@ -23,11 +24,12 @@ ARMS: dict[str, tuple[list[str], str]] = {
     # 2. learned vs hand-split time experts, everything else equal
     "time_uniform": (["experiment=raphael", "model.time_moe.router=fixed_uniform"], "time_split"),
     "time_equal_mass": (["experiment=raphael", "model.time_moe.router=fixed_intervals"], "time_split"),
-    # 2b. the peers as they stand at the same CPU budget, the SD U-Net re-matched to the default's parameters (counts
-    # and why eDiff-I is not run: report.py NOTES["peers"])
+    # 2b. the peers as they stand at the same CPU budget, the SD U-Net re-matched to the default's parameters, eDiff-I
+    # in its own two stages (BASE_STAGE; counts and decisions: report.py NOTES["peers"])
     "ernie_mode": (["experiment=ernie_mode"], "peers"),
     "ernie_knowledge": (["experiment=ernie_knowledge"], "peers"),
     "sd_unet": (["experiment=sd_unet", "model.channels=44", "model.head_dim=11", "model.norm_groups=4"], "peers"),
+    "ediffi": (["experiment=ediffi", HALF_BUDGET, "model.expert_init_ckpt={base}"], "peers"),
     # 3. the path probe at the paper's 16 space-MoE layers (its block layout at the default's widths; the default has 5)
     "paper_layout": (["experiment=raphael", "model.transformer_depth=[0,3,4]", "model.mid_transformer_depth=2"], "probe"),
     # 5. Fig. 6c: number of space experts (6 = raphael; 0 = the space-MoE off)
@@ -52,6 +54,11 @@ ARMS: dict[str, tuple[list[str], str]] = {
     "cond_drop0.2": (["experiment=raphael", "diffusion.cond_drop=0.2"], "levers"),
 }
 
+# arms trained in two stages: first these overrides (the base), then the arm's own with {base} = the base's last
+# checkpoint. eDiff-I branches its 2 interval experts from a trained base denoiser (the baseline: plain FFN blocks, no
+# space-MoE, no edge head, the ensemble's experts' own architecture); base and experts take half the budget each
+BASE_STAGE: dict[str, list[str]] = {"ediffi": ["experiment=baseline", HALF_BUDGET]}
+
 # guidance weights each claim's arms are evaluated at (Fig. 6b is a curve over guidance)
 EVAL_GUIDANCE = {claim: "[1.0,1.5,3.0,4.5]" for claim in ("fig6b", "fig6b_steps", "budget", "levers")}
 EVAL_GUIDANCE.update({claim: "[1.0,3.0]" for _, claim in ARMS.values() if claim not in EVAL_GUIDANCE})
@@ -70,4 +77,5 @@ PLAN: list[tuple[str, int]] = [
                                                 "tc0", "tc250", "tc750", "tc1000")],
     *[(arm, s) for s in SWEEP_SEEDS for arm in ("text_layer_penultimate", "cond_drop0.2")],
     *[(arm, s) for s in SEEDS for arm in ("router_token_choice", "router_expert_choice", "router_dense")],
+    *[("ediffi", s) for s in SEEDS],
 ]

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from experiments.claims.arms import ARMS, EVAL_GUIDANCE, PLAN  # noqa: E402
+from experiments.claims.arms import ARMS, BASE_STAGE, EVAL_GUIDANCE, PLAN  # noqa: E402
 from raphael.metrics.report import steps_reached  # noqa: E402
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "WANDB_MODE": "offline",
@@ -64,6 +64,14 @@ def run_timed(cmd: list[str], log: Path, core: str) -> tuple[int, float, float]:
     return os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime, time.perf_counter() - start
 
 
+def train_stage(overrides: list[str], seed: int, run_dir: Path, log: Path, core: str) -> dict | None:
+    """One raphael.train run at budget=cpu: its steps, CPU and wall seconds, or None when it failed."""
+    train = [sys.executable, "-m", "raphael.train", "budget=cpu", f"seed={seed}", "logger=csv",
+             "task_name=claims", *overrides, f"hydra.run.dir={run_dir}"]
+    code, cpu, wall = run_timed(train, log, core)
+    return None if code != 0 else {"steps": steps_reached(run_dir), "train_cpu_s": cpu, "train_wall_s": wall}
+
+
 def job(arm: str, seed: int, core: str) -> None:
     overrides, claim = ARMS[arm]
     run_dir = ROOT / "outputs" / "claims" / arm / f"seed{seed}"
@@ -72,11 +80,17 @@ def job(arm: str, seed: int, core: str) -> None:
     log = HERE / "logs" / f"{arm}_seed{seed}.log"
     log.write_text("")
     where = machine()
-    train = [sys.executable, "-m", "raphael.train", "budget=cpu", f"seed={seed}", "logger=csv",
-             "task_name=claims", *overrides, f"hydra.run.dir={run_dir}"]
-    code, train_cpu, train_wall = run_timed(train, log, core)
-    if code != 0:
-        print(f"[claims] {arm} seed {seed}: training failed (exit {code}), see {log}", flush=True)
+    stages = {}
+    if arm in BASE_STAGE:  # a two-stage arm: train its base, then the arm from the base's last checkpoint
+        stages["base"] = train_stage(BASE_STAGE[arm], seed, run_dir / "base", log, core)
+        if stages["base"] is None:
+            print(f"[claims] {arm} seed {seed}: the base stage failed, see {log}", flush=True)
+            return
+        base = (run_dir / "base" / "checkpoints" / "last.ckpt").relative_to(ROOT)  # the driver's jobs run in ROOT
+        overrides = [o.replace("{base}", str(base)) for o in overrides]
+    stages["main"] = train_stage(overrides, seed, run_dir, log, core)
+    if stages["main"] is None:
+        print(f"[claims] {arm} seed {seed}: training failed, see {log}", flush=True)
         return
     evaluate = [sys.executable, "-m", "raphael.evaluate", f"ckpt={run_dir / 'checkpoints' / 'last.ckpt'}",
                 f"hydra.run.dir={run_dir / 'eval'}", f"guidance={EVAL_GUIDANCE[claim]}", "num_prompts=64",
@@ -86,15 +100,17 @@ def job(arm: str, seed: int, core: str) -> None:
         print(f"[claims] {arm} seed {seed}: evaluation failed (exit {code}), see {log}", flush=True)
         return
     record = {"arm": arm, "claim": claim, "seed": seed, "overrides": overrides, "commit": commit(),
-              "machine": where, "steps": steps_reached(run_dir), "train_cpu_s": train_cpu, "train_wall_s": train_wall,
+              "machine": where, **{k: sum(st[k] for st in stages.values()) for k in ("steps", "train_cpu_s", "train_wall_s")},
               "eval_cpu_s": eval_cpu, "run_dir": str(run_dir.relative_to(ROOT)),
+              **({"stages": stages} if len(stages) > 1 else {}),
               "evaluation": json.loads((run_dir / "eval" / "metrics.json").read_text())}
     path = result_path(arm, seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.with_suffix(".tmp").write_text(json.dumps(record, indent=1))
     path.with_suffix(".tmp").replace(path)  # atomic: a half-written result never counts as done
     first = record["evaluation"]["results"][-1]
-    print(f"[claims] {arm} seed {seed}: {record['steps']} steps in {train_cpu:.0f} CPU s ({train_wall:.0f} s wall), "
+    print(f"[claims] {arm} seed {seed}: {record['steps']} steps in {record['train_cpu_s']:.0f} CPU s "
+          f"({record['train_wall_s']:.0f} s wall), "
           f"alignment {first['alignment']['overall']['mean']:.3f} at guidance {first['guidance']:g}", flush=True)
 
 
