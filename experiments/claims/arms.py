@@ -4,7 +4,8 @@ of budget=cpu and the claim it belongs to. Arms shared between claims (raphael) 
 from __future__ import annotations
 
 SEEDS = (0, 1, 2)
-HALF_BUDGET = "callbacks.cpu_budget.duration=00:09:30"  # half of budget=cpu's 19 training minutes
+HALF_BUDGET = "callbacks.cpu_budget.duration=00:00:09:30"  # half of budget=cpu's 19 training minutes
+BASE_CKPT = "BASE_CHECKPOINT"  # in a two-stage arm's overrides: the driver puts its base's last checkpoint here
 SWEEP_SEEDS = (0, 1)  # sweep points off the paper's values (claims 5-6); the paper's point is `raphael`
 EQUAL_STEPS = 3296  # the fewest steps any Fig. 6b arm reached in its 20 CPU minutes (raphael seed 1)
 
@@ -29,7 +30,7 @@ ARMS: dict[str, tuple[list[str], str]] = {
     "ernie_mode": (["experiment=ernie_mode"], "peers"),
     "ernie_knowledge": (["experiment=ernie_knowledge"], "peers"),
     "sd_unet": (["experiment=sd_unet", "model.channels=44", "model.head_dim=11", "model.norm_groups=4"], "peers"),
-    "ediffi": (["experiment=ediffi", HALF_BUDGET, "model.expert_init_ckpt={base}"], "peers"),
+    "ediffi": (["experiment=ediffi", HALF_BUDGET, f"model.expert_init_ckpt={BASE_CKPT}"], "peers"),
     # 3. the path probe at the paper's 16 space-MoE layers (its block layout at the default's widths; the default has 5)
     "paper_layout": (["experiment=raphael", "model.transformer_depth=[0,3,4]", "model.mid_transformer_depth=2"], "probe"),
     # 5. Fig. 6c: number of space experts (6 = raphael; 0 = the space-MoE off)
@@ -54,7 +55,7 @@ ARMS: dict[str, tuple[list[str], str]] = {
     "cond_drop0.2": (["experiment=raphael", "diffusion.cond_drop=0.2"], "levers"),
 }
 
-# arms trained in two stages: first these overrides (the base), then the arm's own with {base} = the base's last
+# arms trained in two stages: first these overrides (the base), then the arm's own with BASE_CKPT = the base's last
 # checkpoint. eDiff-I branches its 2 interval experts from a trained base denoiser (the baseline: plain FFN blocks, no
 # space-MoE, no edge head, the ensemble's experts' own architecture); base and experts take half the budget each
 BASE_STAGE: dict[str, list[str]] = {"ediffi": ["experiment=baseline", HALF_BUDGET]}
@@ -78,4 +79,5 @@ PLAN: list[tuple[str, int]] = [
     *[(arm, s) for s in SWEEP_SEEDS for arm in ("text_layer_penultimate", "cond_drop0.2")],
     *[(arm, s) for s in SEEDS for arm in ("router_token_choice", "router_expert_choice", "router_dense")],
     *[("ediffi", s) for s in SEEDS],
+    ("raphael_rerun", 2),  # the peers' reference at 3 seeds on the machine every peer trained on
 ]

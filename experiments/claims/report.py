@@ -42,8 +42,8 @@ CLAIMS = {  # claim -> (title, the paper's figure, reference arm, the metric the
                     "baseline_steps", "alignment", True),
     "time_split": ("2. learned vs hand-split time experts", "(implied) a learned time router beats fixed intervals",
                    "raphael", "alignment", False),
-    "peers": ("2b. the peers as they stand", "RAPHAEL beats ERNIE-ViLG 2.0 and Stable Diffusion (FID-30k, human "
-              "preference)", "raphael", "alignment", False),
+    "peers": ("2b. the peers as they stand", "RAPHAEL beats ERNIE-ViLG 2.0, eDiff-I and Stable Diffusion (FID-30k, "
+              "human preference)", "raphael_rerun", "alignment", False),
     "probe": ("3. the path probe's model: the paper's 16 space-MoE layers", "(the probe's numbers are in its own row)",
               "raphael", "alignment", None),
     "fig6c": ("5. Fig. 6c: number of space experts", "quality rises with experts up to 6; 6 cost 1.32x time",
@@ -61,8 +61,12 @@ NOTES = {  # what a claim's table cannot say by itself
              "speed. Parameters (network, MiniLM d_y 384): raphael 2,483,971; sd_unet 2,522,479 (re-matched: channels "
              "44, 4 heads of 11, 4 norm groups; the shipped widths match the pixel-space default of before issue 11); "
              "ernie_mode 1,498,636 (4 hand-split time experts, no space-MoE or edge loss); ernie_knowledge 1,150,732 "
-             "(the baseline denoiser). eDiff-I (`experiment=ediffi`) branches its experts from a trained base: a "
-             "two-stage run this driver does not make, so it is not on the page.",
+             "(the baseline denoiser); ediffi 2,301,464 (2 whole baseline denoisers, one per half of the noise mass; "
+             "1,150,732 active per sample). eDiff-I runs in its own two stages, half the CPU budget each: the baseline "
+             "(its base), then both experts branched from the base's last checkpoint and fine-tuned on their "
+             "intervals (fresh optimizer, warm-up and decay); its steps are the two stages' sum. The reference is "
+             "`raphael_rerun` (the raphael arm again): every peer trained on its machine, where `raphael`'s seeds "
+             "trained on an earlier one.",
 }
 # the one-dimensional sweeps, drawn against their value (the raphael arm = the paper's point): claim -> {axis: {value: arm}}
 SWEEPS = {

@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
-from experiments.claims.arms import ARMS, BASE_STAGE, EVAL_GUIDANCE, PLAN  # noqa: E402
+from experiments.claims.arms import ARMS, BASE_CKPT, BASE_STAGE, EVAL_GUIDANCE, PLAN  # noqa: E402
 from raphael.metrics.report import steps_reached  # noqa: E402
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "WANDB_MODE": "offline",
@@ -87,7 +87,7 @@ def job(arm: str, seed: int, core: str) -> None:
             print(f"[claims] {arm} seed {seed}: the base stage failed, see {log}", flush=True)
             return
         base = (run_dir / "base" / "checkpoints" / "last.ckpt").relative_to(ROOT)  # the driver's jobs run in ROOT
-        overrides = [o.replace("{base}", str(base)) for o in overrides]
+        overrides = [o.replace(BASE_CKPT, str(base)) for o in overrides]
     stages["main"] = train_stage(overrides, seed, run_dir, log, core)
     if stages["main"] is None:
         print(f"[claims] {arm} seed {seed}: training failed, see {log}", flush=True)
