@@ -15,7 +15,6 @@ from raphael.run.validation import validate_config
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from experiments.claims.arms import ARMS, BASE_STAGE, EVAL_GUIDANCE, PLAN  # noqa: E402
 
-
 STAGES = [(arm, ARMS[arm][0]) for arm in sorted(ARMS)] + [(f"{arm} (base)", o) for arm, o in sorted(BASE_STAGE.items())]
 
 

@@ -31,6 +31,9 @@ ARMS: dict[str, tuple[list[str], str]] = {
     "ernie_knowledge": (["experiment=ernie_knowledge"], "peers"),
     "sd_unet": (["experiment=sd_unet", "model.channels=44", "model.head_dim=11", "model.norm_groups=4"], "peers"),
     "ediffi": (["experiment=ediffi", HALF_BUDGET, f"model.expert_init_ckpt={BASE_CKPT}"], "peers"),
+    # 2c. eDiff-I's own claim: its control is the base trained on for the rest of the budget (= the baseline, run again
+    # on the machine the peers trained on)
+    "baseline_rerun": (["experiment=baseline"], "ediffi_control"),
     # 3. the path probe at the paper's 16 space-MoE layers (its block layout at the default's widths; the default has 5)
     "paper_layout": (["experiment=raphael", "model.transformer_depth=[0,3,4]", "model.mid_transformer_depth=2"], "probe"),
     # 5. Fig. 6c: number of space experts (6 = raphael; 0 = the space-MoE off)
@@ -80,4 +83,5 @@ PLAN: list[tuple[str, int]] = [
     *[(arm, s) for s in SEEDS for arm in ("router_token_choice", "router_expert_choice", "router_dense")],
     *[("ediffi", s) for s in SEEDS],
     ("raphael_rerun", 2),  # the peers' reference at 3 seeds on the machine every peer trained on
+    *[("baseline_rerun", s) for s in SEEDS],
 ]

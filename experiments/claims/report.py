@@ -44,6 +44,8 @@ CLAIMS = {  # claim -> (title, the paper's figure, reference arm, the metric the
                    "raphael", "alignment", False),
     "peers": ("2b. the peers as they stand", "RAPHAEL beats ERNIE-ViLG 2.0, eDiff-I and Stable Diffusion (FID-30k, "
               "human preference)", "raphael_rerun", "alignment", False),
+    "ediffi_control": ("2c. eDiff-I: experts branched from a base", "an ensemble of expert denoisers beats one "
+                       "denoiser trained as long", "baseline_rerun", "alignment", True),
     "probe": ("3. the path probe's model: the paper's 16 space-MoE layers", "(the probe's numbers are in its own row)",
               "raphael", "alignment", None),
     "fig6c": ("5. Fig. 6c: number of space experts", "quality rises with experts up to 6; 6 cost 1.32x time",
@@ -55,7 +57,7 @@ CLAIMS = {  # claim -> (title, the paper's figure, reference arm, the metric the
     "budget": ("budget control: raphael seed 0 alone vs beside a load", "(ours) the CPU budget is load-proof",
                "raphael", "alignment", None),
 }
-SHARED_ARMS = {"fig6b_steps": ["raphael"]}  # arms a claim reads from another claim's runs
+SHARED_ARMS = {"fig6b_steps": ["raphael"], "ediffi_control": ["ediffi"]}  # arms a claim reads from another claim's runs
 NOTES = {  # what a claim's table cannot say by itself
     "peers": "Matched by compute: every arm trains for the same CPU seconds, so the steps column is each design's "
              "speed. Parameters (network, MiniLM d_y 384): raphael 2,483,971; sd_unet 2,522,479 (re-matched: channels "
