@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
-from experiments.claims.arms import ARMS, EQUAL_STEPS, PLAN  # noqa: E402
+from experiments.claims.arms import ARMS, BASE_STAGE, EQUAL_STEPS, PLAN  # noqa: E402
 from raphael.metrics.alignment import mean_ci  # noqa: E402
 from raphael.metrics.report import fmt, plot_guidance_curves  # noqa: E402
 
@@ -144,7 +144,8 @@ def claim_section(df: pd.DataFrame, claim: str) -> tuple[list[str], list[str]]:
         cells = [fmt(part[m].mean(), part[m].std(ddof=1), d) if len(part) else "–" for m, (_, d) in METRICS.items()]
         steps = fmt(part.steps.mean(), part.steps.std(ddof=1), 0) if len(part) else "–"
         ci = paired(at, arm, ref, key) if arm != ref else None
-        lines.append(f"| `{arm}` | {' '.join(ARMS[arm][0])} | {seeds or '–'} of {planned.get(arm, '?')} | {steps} | "
+        overrides = " ".join(ARMS[arm][0]) + (f" (after a base: {' '.join(BASE_STAGE[arm])})" if arm in BASE_STAGE else "")
+        lines.append(f"| `{arm}` | {overrides} | {seeds or '–'} of {planned.get(arm, '?')} | {steps} | "
                      + " | ".join(cells) + f" | {interval(ci) if ci else 'reference'} |")
         if ci is not None:
             summary.append(f"| {title} | {paper} | `{arm}` − `{ref}`: {interval(ci)} | {verdict(ci, higher)} |")
