@@ -262,8 +262,10 @@ def machine_rows(df: pd.DataFrame, arm: str = "raphael_rerun", ref: str = "rapha
     steps = seed_ci(at[at.arm == arm].set_index("seed").steps / at[at.arm == ref].set_index("seed").steps)
     align = paired(at, arm, ref, "alignment")
     moved = not (steps["ci_low"] <= 1 <= steps["ci_high"]) if steps["n"] > 1 else None
+    shifted = steps["n"] > 1 and not (align["ci_low"] <= 0 <= align["ci_high"])
     tell = ("pending (fewer than 2 paired seeds)" if moved is None else
-            "the machine moved the budget's steps" if moved else "no shift detectable")
+            ("the machine moved the budget's steps" if moved else "no shift detectable in steps")
+            + (f"; alignment shifted {align['mean']:+.3f}: compare arms on one machine" if shifted else ""))
     return [f"| machine control: `{arm}` (a later session's machine) vs `{ref}` | (ours) a CPU second buys the same "
             f"steps on every machine | steps ratio {times(steps)}; Δ alignment {interval(align)} "
             f"| {tell} |"]
