@@ -98,3 +98,32 @@ def test_layer_picks_the_encoders_hidden_states():
     assert penultimate.identity() != last.identity()
     with pytest.raises(ValueError, match=r"text_encoder.layer = 9 is out of range: this encoder has 6 layers"):
         FrozenTextEncoder(layer=9)
+
+
+_WARM_IN_A_PROCESS = """
+import sys, torch
+from raphael.nn.text_encoder import FrozenTextEncoder
+captions = [line for line in sys.stdin.read().split("\\n") if line]
+enc = FrozenTextEncoder(cache_size=64)
+enc.warm(captions, batch_size=4)
+torch.save(enc.cached_states(captions)["states"], sys.argv[1])
+"""
+
+
+def test_warm_writes_the_same_states_whatever_the_process_string_hash(tmp_path):
+    """Equal-length captions are batched in their given order: the batches (so their padding, so the states'
+    last bits) must not follow the per-process string hash, or every fresh clone trains on other text states."""
+    import os
+    import subprocess
+    import sys
+
+    words = ["red", "blue", "green", "pink", "tiny", "huge", "left", "top", "a", "an", "two", "striped"]
+    captions = [" ".join(words[(i + k) % len(words)] for k in range(2 + i % 4))[:18].ljust(18, "x")
+                for i in range(24)]
+    outs = []
+    for seed in ("1", "2"):
+        out = tmp_path / f"states{seed}.pt"
+        subprocess.run([sys.executable, "-c", _WARM_IN_A_PROCESS, str(out)], input="\n".join(captions), text=True,
+                       check=True, env={**os.environ, "PYTHONHASHSEED": seed, "OMP_NUM_THREADS": "1"})
+        outs.append(torch.load(out))
+    assert torch.equal(outs[0], outs[1])

@@ -121,7 +121,9 @@ class FrozenTextEncoder(nn.Module):
         """Encode the captions not yet cached, longest-first in batches of similar length (little padding:
         2,048 shapes captions took 11.4 s sorted against 21.3 s in a loader's batches of 32, one thread).
         Returns how many were encoded. Needs a cache at least as large as the captions."""
-        missing = sorted({c for c in captions if c not in self._cache}, key=len, reverse=True)
+        # dict, not set: equal-length captions keep their given order in every process (a set's order follows
+        # the per-process string hash, so the batches, their padding and the states' last bits changed per run)
+        missing = sorted(dict.fromkeys(c for c in captions if c not in self._cache), key=len, reverse=True)
         if len(self._cache) + len(missing) > self.cache_size:
             raise ValueError(f"text_encoder.cache_size = {self.cache_size} cannot hold {len(self._cache)} cached "
                              f"and {len(missing)} new captions: raise it to at least {len(self._cache) + len(missing)}")
