@@ -16,7 +16,7 @@ from torch import Tensor, nn
 
 from raphael.nn.layers import one_hot, softmax_fp32
 
-from .base import RouterContext, register
+from .base import RouterContext, noisy_scores, register
 
 
 class DispatchPlan(NamedTuple):
@@ -36,10 +36,7 @@ class ImageTokenRouter(nn.Module):
     def scores(self, h: Tensor) -> tuple[Tensor, Tensor]:
         """(probs, the probs to rank by: noised in training, as the text-token router's argmax is)."""
         probs = softmax_fp32(self.proj(h))
-        rank = probs.detach()
-        if self.training and self.noise_std > 0:
-            rank = rank + torch.randn_like(rank) * self.noise_std
-        return probs, rank
+        return probs, noisy_scores(probs, self.noise_std, self.training)
 
 
 @register("image", "token_choice")
