@@ -1,4 +1,4 @@
-"""The router contract and its registry (docs/model.md, "Routers"). A router maps each row (a text token for the
+"""The router contract, its registry and RAPHAEL's text-token router (docs/model.md, "Routers"). A router maps each row (a text token for the
 space-MoE, a sample's timestep for the time-MoE) to one expert with a weight, plus the aux loss it wants, as a
 `GateResult` (image routers: a `DispatchPlan`, raphael/nn/routers/image_token.py). A new router is one class registered under a config name (`model.space_moe.router`,
 `model.time_moe.router`): `@register("space", "mine")` on a `SpaceRouter` (tokens in: `probs(states)`) or
@@ -14,7 +14,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from raphael.nn.layers import one_hot
+from raphael.nn.layers import FeedForward, one_hot, softmax_fp32
 
 # space: text tokens -> experts, applied over their image regions (RAPHAEL); image: image tokens -> experts
 # (DiT-MoE, EC-DiT); both fill the space-MoE slot (model.space_moe.router). time: timesteps -> experts.
@@ -120,3 +120,16 @@ class LearnedRouter(nn.Module):
 
 
 SpaceRouter = LearnedRouter  # space routers subclass it under this name: tokens in, `probs(states)` (B, L, E)
+
+
+@register("space", "text_token")
+class TextTokenRouter(SpaceRouter):
+    """RAPHAEL's space router: an FFN G on each text token's state E(y_i) alone, softmax, noisy argmax (its image
+    region, the token's attention map over alpha, is the space-MoE's part: raphael.nn.moe.SpaceMoE)."""
+
+    def __init__(self, ctx: RouterContext):
+        super().__init__(ctx)
+        self.net = FeedForward(ctx.text_dim, ctx.hidden, ctx.num_experts)
+
+    def probs(self, states: Tensor) -> Tensor:
+        return softmax_fp32(self.net(states))
