@@ -6,7 +6,6 @@ NamedTuple (output, routes, probs, balance_loss), st-moe-pytorch style.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
@@ -14,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .config import DISPATCH_BACKENDS
-from .layers import FeedForward, one_hot
+from .layers import FeedForward, expert_capacity, one_hot
 from .routers import GateResult, RouterContext, assigned_gate, build_router
 
 # ----------------------------------------------------------------------------- dispatch
@@ -24,14 +23,6 @@ def grouped_mm_available(x: Tensor) -> bool:
     """torch._grouped_mm: CUDA, bf16, compute capability >= 9.0 (Hopper), the torch build has it."""
     return (hasattr(torch, "_grouped_mm") and x.is_cuda and x.dtype == torch.bfloat16
             and torch.cuda.get_device_capability(x.device) >= (9, 0))
-
-
-def expert_capacity(rows: int, num_experts: int, mode: str, capacity_factor: float) -> int | None:
-    """Rows each expert runs on: None for exact (as routed) and dense (all rows); for capacity
-    ceil(factor * rows / num_experts), at most `rows`."""
-    if mode != "capacity":
-        return None
-    return min(rows, max(1, math.ceil(capacity_factor * rows / num_experts)))
 
 
 def dispatch_static(x: Tensor, combine: Tensor, experts: nn.ModuleList, capacity: int | None) -> tuple[Tensor, Tensor]:
@@ -132,7 +123,8 @@ class ExpertLayer(nn.Module):
         dropped at capacity (None in exact mode, which drops none)."""
         if self.dispatch == "exact":
             return dispatch_by_combine(x, combine, self.experts, self.backend), None
-        capacity = expert_capacity(x.shape[0], self.num_experts, self.dispatch, self.capacity_factor)
+        rows = x.shape[0]  # capacity: each expert on its heaviest rows; dense (capacity None): on every row
+        capacity = expert_capacity(rows, self.num_experts, self.capacity_factor) if self.dispatch == "capacity" else None
         return dispatch_static(x, combine, self.experts, capacity)
 
 
