@@ -82,8 +82,7 @@ class RaphaelModule(L.LightningModule):
         self.train_scheduler = make_train_scheduler(self.diffusion_cfg, clip_sample=self.vae is None)
         self.sampler_settings = SamplerSettings.from_config(self.diffusion_cfg.get("sampler"))
         self.sample_scheduler = make_sample_scheduler(self.train_scheduler, self.sampler_settings)
-        loss_cfg = self.diffusion_cfg.get("loss") or {}
-        self.objective = DiffusionObjective(self.train_scheduler, **loss_cfg)
+        self.objective = DiffusionObjective(self.train_scheduler, **(self.diffusion_cfg.get("loss") or {}))
 
     # ----------------------------------------------------------------------------------- helpers
     @property
