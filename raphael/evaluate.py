@@ -169,9 +169,8 @@ def evaluate(cfg: DictConfig, output_dir: str | Path, log=print) -> dict:
             "guidance": w,
             "fid": fid.compute() if fid is not None else None,
             "alignment": aggregate_details(everything, keys) if everything else None,
-            "alignment_regular": aggregate_details(details["regular"], keys) if details.get("regular") else None,
-            "alignment_holdout": aggregate_details(details["holdout"], keys) if details.get("holdout") else None,
-            "alignment_wording": aggregate_details(details["wording"], keys) if details.get("wording") else None,
+            **{f"alignment_{name}": aggregate_details(details[name], keys) if details.get(name) else None
+               for name in ("regular", "holdout", "wording")},
             "samples_per_s": len(prompts) / gen_seconds,
             "generate_seconds": gen_seconds,
         }

@@ -44,8 +44,7 @@ def load_vae(path: str):
             f"vae.path={path!r} is not a folder. Point vae.path at a local diffusers AutoencoderKL folder "
             "(config.json + weights), or leave it null for pixel-space diffusion."
         )
-    vae = AutoencoderKL.from_pretrained(path, local_files_only=True).eval().requires_grad_(False)
-    return vae
+    return AutoencoderKL.from_pretrained(path, local_files_only=True).eval().requires_grad_(False)
 
 
 class RaphaelModule(L.LightningModule):
@@ -83,8 +82,7 @@ class RaphaelModule(L.LightningModule):
         self.train_scheduler = make_train_scheduler(self.diffusion_cfg, clip_sample=self.vae is None)
         self.sampler_settings = SamplerSettings.from_config(self.diffusion_cfg.get("sampler"))
         self.sample_scheduler = make_sample_scheduler(self.train_scheduler, self.sampler_settings)
-        loss_cfg = self.diffusion_cfg.get("loss") or {}
-        self.objective = DiffusionObjective(self.train_scheduler, **loss_cfg)
+        self.objective = DiffusionObjective(self.train_scheduler, **(self.diffusion_cfg.get("loss") or {}))
 
     # ----------------------------------------------------------------------------------- helpers
     @property
@@ -129,11 +127,6 @@ class RaphaelModule(L.LightningModule):
             text = attach_emphasis(text, batch["text_emphasis"], captions, batch["caption"])
         return self.objective(self.net, x0, text, t, noise, batch)
 
-    def log_dispatch_overflow(self, out, batch_size: int) -> None:
-        """Rows the MoE layers dropped at capacity this step (model.dispatch.mode=capacity); read only when logged."""
-        if out.aux.dispatch_overflow is not None:
-            self.log("train/dispatch_overflow", out.aux.dispatch_overflow.float(), batch_size=batch_size)
-
     def training_step(self, batch: dict, batch_idx: int) -> torch.Tensor:
         # Every random draw of a step (t, noise, caption dropout, gate noise) is a function of
         # (seed, rank, step, micro-batch): a resumed run repeats the uninterrupted one (docs/reliability.md).
@@ -149,7 +142,8 @@ class RaphaelModule(L.LightningModule):
         x0 = self.to_latent(x)
         t, noise = self.objective.draw(x0)
         losses, out = self.compute_losses(batch, self.drop_captions(batch["caption"]), x0, t, noise)
-        self.log_dispatch_overflow(out, x.shape[0])
+        if out.aux.dispatch_overflow is not None:  # rows the MoE layers dropped at capacity (dispatch.mode=capacity)
+            self.log("train/dispatch_overflow", out.aux.dispatch_overflow.float(), batch_size=x.shape[0])
         self.last_losses = {k: v.detach() for k, v in losses.items()}  # read by callbacks.guards
         self.log_dict({f"train/{k}": v.detach() for k, v in losses.items() if k != "loss"}, prog_bar=False, batch_size=x.shape[0])
         self.log("train/loss", losses["loss"].detach(), prog_bar=True, batch_size=x.shape[0])

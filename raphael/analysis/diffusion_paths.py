@@ -100,12 +100,8 @@ def path_of(routes: torch.Tensor, positions: list[int], subwords: str = "first")
         raise ValueError(f"positions {positions} include padding (route -1)")
     if subwords == "first" or len(positions) == 1:
         return rows[0].tolist()
-    path = []
-    for layer in rows.T.tolist():
-        counts = Counter(layer)
-        best = max(counts.values())
-        path.append(next(e for e in layer if counts[e] == best))
-    return path
+    # most_common sorts stably, so of equally frequent experts the one met first (the earliest sub-word's) wins
+    return [Counter(layer).most_common(1)[0][0] for layer in rows.T.tolist()]
 
 
 def space_layer_names(net) -> list[str]:

@@ -36,9 +36,7 @@ class SkipCounter:
     DataError after `max_in_a_row` bad items without one good batch (every shard bad: no progress)."""
 
     def __init__(self, max_in_a_row: int = 1000) -> None:
-        self.count = 0
-        self.total = 0
-        self.in_a_row = 0
+        self.count = self.total = self.in_a_row = 0  # bad items since the last batch, in all, in a row
         self.max_in_a_row = max_in_a_row
         self.shard: str | None = None  # the shard being read (set by `reading`): tar-level errors may not say
         self.bad: list[str] = []       # "shard#key" of each bad item since the last batch

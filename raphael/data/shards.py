@@ -77,10 +77,7 @@ def decode_edge(data: bytes) -> np.ndarray:
 
 def image_field(sample: dict) -> str | None:
     """The sample key holding the image (``png``, ``jpg``, ...), not the edge map."""
-    for ext in IMAGE_EXTENSIONS:
-        if ext in sample:
-            return ext
-    return None
+    return next((ext for ext in IMAGE_EXTENSIONS if ext in sample), None)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,11 @@ Weightings (per sample, on the MSE to the target; SNR(t) = alpha_bar / (1 - alph
 
 Timestep draws (`t_sampling`): `uniform` over 0..T-1 (DDPM), or `logit_normal` (Esser et al. 2024, SD3):
 t = floor(T * sigmoid(n)), n ~ N(t_mean, t_std), which spends more samples on the middle of the process.
+
+`DiffusionObjective`, the training objective as one object in the same manner: it draws t and noise, noises the
+clean latents, runs the network and returns the named loss terms: `denoise`, the network's own
+(`net.loss_terms`, each weighted from the network's config: RAPHAEL's edge and balance, none for the SD U-Net)
+and `loss`, their weighted sum.
 """
 
 from __future__ import annotations
@@ -28,16 +33,14 @@ class DenoisingLoss:
 
     def __init__(self, scheduler: DDPMScheduler, weighting: str = "none", snr_gamma: float = 5.0,
                  t_sampling: str = "uniform", t_mean: float = 0.0, t_std: float = 1.0):
-        if weighting not in WEIGHTINGS:
-            raise ValueError(f"diffusion.loss.weighting = {weighting!r} is not allowed: one of {list(WEIGHTINGS)}")
-        if t_sampling not in T_SAMPLINGS:
-            raise ValueError(f"diffusion.loss.t_sampling = {t_sampling!r} is not allowed: one of {list(T_SAMPLINGS)}")
         self.t_sampling, self.t_mean, self.t_std = t_sampling, float(t_mean), float(t_std)
         self.scheduler = scheduler
         self.prediction_type = scheduler.config.prediction_type
-        if self.prediction_type not in PREDICTION_TYPES:
-            raise ValueError(f"diffusion.prediction_type = {self.prediction_type!r} is not allowed: "
-                             f"one of {list(PREDICTION_TYPES)}")
+        settings = {"loss.weighting": (weighting, WEIGHTINGS), "loss.t_sampling": (t_sampling, T_SAMPLINGS),
+                    "prediction_type": (self.prediction_type, PREDICTION_TYPES)}
+        for field, (value, allowed) in settings.items():
+            if value not in allowed:
+                raise ValueError(f"diffusion.{field} = {value!r} is not allowed: one of {list(allowed)}")
         self.weighting, self.snr_gamma = weighting, float(snr_gamma)
         alpha_bar = scheduler.alphas_cumprod.double()
         self.snr = (alpha_bar / (1 - alpha_bar)).float()
@@ -85,3 +88,29 @@ class DenoisingLoss:
             return (err * per_sample).mean()
         position_weight = position_weight.expand_as(err)
         return (err * per_sample * position_weight).sum() / position_weight.sum()
+
+
+class DiffusionObjective:
+    def __init__(self, scheduler: DDPMScheduler, **loss_cfg) -> None:
+        self.scheduler = scheduler
+        self.denoising = DenoisingLoss(scheduler, **loss_cfg)
+
+    def draw(self, x0: Tensor) -> tuple[Tensor, Tensor]:
+        """(t, noise) for a training step."""
+        return self.denoising.draw(x0)
+
+    def __call__(self, net, x0: Tensor, text, t: Tensor, noise: Tensor, batch: dict) -> tuple[dict[str, Tensor], object]:
+        """(named loss terms with the total under `loss`, the network's output). `batch` may carry `edge` (the
+        edge targets, whose size the edge heads predict at) and `loss_weight` (per-position weights of the
+        denoising loss, e.g. ERNIE-ViLG 2.0's key-object regions)."""
+        xt = self.scheduler.add_noise(x0, noise, t)
+        edge = batch.get("edge")
+        out = net(xt, t, text, edge_size=None if edge is None else tuple(edge.shape[-2:]))
+        losses = {"denoise": self.denoising(out.sample, x0, noise, t, batch.get("loss_weight"))}
+        total = losses["denoise"]
+        for name, (value, weight) in net.loss_terms(out, batch, t).items():
+            losses[name] = value
+            if weight is not None:
+                total = total + weight * value
+        losses["loss"] = total
+        return losses, out

@@ -26,7 +26,7 @@ from raphael.run.errors import fail
 GATE_GRADS = ("switch", "straight_through", "none")
 EDGE_SOURCES = ("pooled", "all_tokens")
 EXPERT_INITS = ("from_scratch", "branch_from_checkpoint")
-DISPATCH_MODES = ("exact", "capacity", "dense")  # raphael.nn.moe: what each costs and when to pick it
+DISPATCH_MODES = ("exact", "capacity", "dense")  # what each costs and when to pick it: DispatchConfig
 DISPATCH_BACKENDS = ("auto", "index", "grouped_mm")
 
 

@@ -1,4 +1,5 @@
-"""Small pieces the MoE layers and the routers share: the expert FFN, the timestep embedding, one-hot, fp32 softmax."""
+"""Small pieces the MoE layers and the routers share: the expert FFN, the timestep embedding, one-hot, fp32 softmax,
+an expert's capacity."""
 
 from __future__ import annotations
 
@@ -30,6 +31,11 @@ def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tens
 def one_hot(index: Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> Tensor:
     """F.one_hot without its range check (a host read of min and max); index must lie in [0, num_classes)."""
     return (index.unsqueeze(-1) == torch.arange(num_classes, device=index.device)).to(dtype)
+
+
+def expert_capacity(rows: int, num_experts: int, capacity_factor: float) -> int:
+    """Rows an expert takes at capacity: ceil(capacity_factor * rows / num_experts), at least 1, at most `rows`."""
+    return min(rows, max(1, math.ceil(capacity_factor * rows / num_experts)))
 
 
 def softmax_fp32(logits: Tensor) -> Tensor:

@@ -6,37 +6,23 @@ NamedTuple (output, routes, probs, balance_loss), st-moe-pytorch style.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .layers import FeedForward, one_hot
+from .config import DISPATCH_BACKENDS
+from .layers import FeedForward, expert_capacity, one_hot
 from .routers import GateResult, RouterContext, assigned_gate, build_router
 
 # ----------------------------------------------------------------------------- dispatch
-DISPATCH_BACKENDS = ("auto", "index", "grouped_mm")
-# exact: each expert on exactly its routed rows (sizes read on the host each call); capacity: each expert on a
-# fixed number of rows (its heaviest), overflow dropped and counted; dense: each expert on every row, weighted.
-# The last two have shapes that do not depend on the routing: no host sync, so torch.compile(fullgraph=True) and
-# CUDA graphs can take the step (docs/performance.md).
-DISPATCH_MODES = ("exact", "capacity", "dense")
 
 
 def grouped_mm_available(x: Tensor) -> bool:
     """torch._grouped_mm: CUDA, bf16, compute capability >= 9.0 (Hopper), the torch build has it."""
     return (hasattr(torch, "_grouped_mm") and x.is_cuda and x.dtype == torch.bfloat16
             and torch.cuda.get_device_capability(x.device) >= (9, 0))
-
-
-def expert_capacity(rows: int, num_experts: int, mode: str, capacity_factor: float) -> int | None:
-    """Rows each expert runs on: None for exact (as routed) and dense (all rows); for capacity
-    ceil(factor * rows / num_experts), at most `rows`."""
-    if mode != "capacity":
-        return None
-    return min(rows, max(1, math.ceil(capacity_factor * rows / num_experts)))
 
 
 def dispatch_static(x: Tensor, combine: Tensor, experts: nn.ModuleList, capacity: int | None) -> tuple[Tensor, Tensor]:
@@ -120,13 +106,35 @@ class MoEResult(NamedTuple):
     overflow: Tensor | None = None  # long scalar: routed rows dropped at capacity (dispatch.mode=capacity)
 
 
+class ExpertLayer(nn.Module):
+    """What the MoE layers share: the gate, the FFN experts behind it and how they run (model.dispatch: exact,
+    capacity or dense, raphael.nn.config.DispatchConfig)."""
+
+    def __init__(self, gate: nn.Module, dim: int, num_experts: int, ffn_mult: int, dispatch: str,
+                 capacity_factor: float):
+        super().__init__()
+        self.num_experts, self.dispatch, self.capacity_factor = num_experts, dispatch, capacity_factor
+        self.gate = gate
+        self.experts = nn.ModuleList([FeedForward(dim, ffn_mult * dim) for _ in range(num_experts)])
+        self.backend = "auto"  # exact dispatch: auto | index | grouped_mm (see dispatch_by_combine)
+
+    def run_experts(self, x: Tensor, combine: Tensor) -> tuple[Tensor, Tensor | None]:
+        """(out, overflow): out[n] = sum_e combine[n, e] * experts[e](x[n]) over the rows of x; overflow the rows
+        dropped at capacity (None in exact mode, which drops none)."""
+        if self.dispatch == "exact":
+            return dispatch_by_combine(x, combine, self.experts, self.backend), None
+        rows = x.shape[0]  # capacity: each expert on its heaviest rows; dense (capacity None): on every row
+        capacity = expert_capacity(rows, self.num_experts, self.capacity_factor) if self.dispatch == "capacity" else None
+        return dispatch_static(x, combine, self.experts, capacity)
+
+
 def region_masks(attn_map: Tensor, text_mask: Tensor, alpha: float) -> Tensor:
     """Mhat (B, n_x, L): 1 where M[j, i] >= alpha * max_j' M[j', i], 0 at padding tokens."""
     peak = attn_map.amax(dim=1, keepdim=True)
     return ((attn_map >= alpha * peak) & text_mask[:, None, :]).to(attn_map.dtype)
 
 
-class SpaceMoE(nn.Module):
+class SpaceMoE(ExpertLayer):
     """RAPHAEL's space-MoE: out_j = (1/n_y) sum_i g_i Mhat_i[j] e_{r_i}(h_j) over the real text tokens i.
 
     Fast dispatch: C[b, j, e] = sum_{i: r_i = e} g_i Mhat_i[j] / n_y (one einsum), then each
@@ -138,12 +146,9 @@ class SpaceMoE(nn.Module):
     def __init__(self, dim: int, num_experts: int, alpha: float = 0.2, text_dim: int | None = None,
                  ffn_mult: int = 4, gate_hidden: int = 64, noise_std: float = 0.01, grad: str = "switch",
                  dispatch: str = "exact", capacity_factor: float = 2.0, router: str = "text_token"):
-        super().__init__()
-        self.num_experts, self.alpha = num_experts, alpha
-        self.dispatch, self.capacity_factor = dispatch, capacity_factor
-        self.gate = build_router("space", router, RouterContext(num_experts, gate_hidden, noise_std, grad, text_dim or dim))
-        self.experts = nn.ModuleList([FeedForward(dim, ffn_mult * dim) for _ in range(num_experts)])
-        self.backend = "auto"  # dispatch: auto | index | grouped_mm (see dispatch_by_combine)
+        gate = build_router("space", router, RouterContext(num_experts, gate_hidden, noise_std, grad, text_dim or dim))
+        super().__init__(gate, dim, num_experts, ffn_mult, dispatch, capacity_factor)
+        self.alpha = alpha
 
     def combine_weights(self, gate: GateResult, text_mask: Tensor, attn_map: Tensor) -> Tensor:
         n_y = text_mask.sum(1).clamp(min=1).to(gate.weights.dtype)
@@ -158,16 +163,11 @@ class SpaceMoE(nn.Module):
         gate = self.gate(text_states, text_mask)
         C = self.combine_weights(gate, text_mask, attn_map)  # (B, n_x, E)
         B, N, D = h.shape
-        x, combine = h.reshape(B * N, D), C.reshape(B * N, -1).to(h.dtype)
-        if self.dispatch == "exact":
-            return MoEResult(dispatch_by_combine(x, combine, self.experts, self.backend).reshape(B, N, D),
-                             gate.routes, gate.probs, gate.balance_loss)
-        capacity = expert_capacity(B * N, self.num_experts, self.dispatch, self.capacity_factor)
-        out, overflow = dispatch_static(x, combine, self.experts, capacity)
+        out, overflow = self.run_experts(h.reshape(B * N, D), C.reshape(B * N, -1).to(h.dtype))
         return MoEResult(out.reshape(B, N, D), gate.routes, gate.probs, gate.balance_loss, overflow)
 
 
-class ImageTokenMoE(nn.Module):
+class ImageTokenMoE(ExpertLayer):
     """The space-MoE slot routed by image tokens (raphael.nn.routers.image_token): out_j = sum_e C[j, e] e(h_j)
     + the shared experts (DiT-MoE's always-on FFNs, `space_moe.shared_experts`). Same call as SpaceMoE; the text
     is not read, so the layer has no text routes for the path probe."""
@@ -176,29 +176,20 @@ class ImageTokenMoE(nn.Module):
 
     def __init__(self, dim: int, num_experts: int, router: str, ctx: RouterContext, ffn_mult: int = 4,
                  shared_experts: int = 0, dispatch: str = "exact", capacity_factor: float = 2.0):
-        super().__init__()
-        self.num_experts, self.dispatch, self.capacity_factor = num_experts, dispatch, capacity_factor
-        self.gate = build_router("image", router, ctx)
-        self.experts = nn.ModuleList([FeedForward(dim, ffn_mult * dim) for _ in range(num_experts)])
+        super().__init__(build_router("image", router, ctx), dim, num_experts, ffn_mult, dispatch, capacity_factor)
         self.shared = nn.ModuleList([FeedForward(dim, ffn_mult * dim) for _ in range(shared_experts)])
-        self.backend = "auto"
 
     def forward(self, h: Tensor, text_states: Tensor, text_mask: Tensor, attn_map: Tensor) -> MoEResult:
         plan = self.gate(h)
         B, N, D = h.shape
-        x, combine = h.reshape(B * N, D), plan.combine.reshape(B * N, -1).to(h.dtype)
-        overflow = None
-        if self.dispatch == "exact":
-            out = dispatch_by_combine(x, combine, self.experts, self.backend)
-        else:
-            capacity = expert_capacity(B * N, self.num_experts, self.dispatch, self.capacity_factor)
-            out, overflow = dispatch_static(x, combine, self.experts, capacity)
+        x = h.reshape(B * N, D)
+        out, overflow = self.run_experts(x, plan.combine.reshape(B * N, -1).to(h.dtype))
         for expert in self.shared:
             out = out + expert(x)
         return MoEResult(out.reshape(B, N, D), plan.routes, plan.probs, plan.balance_loss, overflow)
 
 
-class TimeMoE(nn.Module):
+class TimeMoE(ExpertLayer):
     """One expert per sample, chosen from t; dispatch groups the samples by expert.
 
     `shared=True` (the warm start, `time_moe.shared_until`): every t goes to expert 0 with weight 1 and
@@ -209,12 +200,9 @@ class TimeMoE(nn.Module):
                  gate_hidden: int = 64, noise_std: float = 0.01, grad: str = "switch",
                  num_train_timesteps: int = 1000, boundaries: list[int] | None = None, shared: bool = False,
                  dispatch: str = "exact", capacity_factor: float = 2.0):
-        super().__init__()
-        self.num_experts = num_experts
-        self.dispatch, self.capacity_factor = dispatch, capacity_factor
-        self.gate = build_router("time", router, RouterContext(num_experts, gate_hidden, noise_std, grad,
-                                                               num_train_timesteps=num_train_timesteps, boundaries=boundaries))
-        self.experts = nn.ModuleList([FeedForward(dim, ffn_mult * dim) for _ in range(num_experts)])
+        gate = build_router("time", router, RouterContext(num_experts, gate_hidden, noise_std, grad,
+                                                          num_train_timesteps=num_train_timesteps, boundaries=boundaries))
+        super().__init__(gate, dim, num_experts, ffn_mult, dispatch, capacity_factor)
         self.register_buffer("shared", torch.tensor(bool(shared)))
         self._register_load_state_dict_pre_hook(self._default_shared)
 
@@ -245,8 +233,7 @@ class TimeMoE(nn.Module):
         B = h.shape[0]
         if self.dispatch != "exact":
             combine = one_hot(gate.routes, self.num_experts, gate.weights.dtype) * gate.weights[:, None]
-            capacity = expert_capacity(B, self.num_experts, self.dispatch, self.capacity_factor)
-            out, overflow = dispatch_static(h, combine, self.experts, capacity)
+            out, overflow = self.run_experts(h, combine)
             return MoEResult(out, gate.routes, gate.probs, gate.balance_loss, overflow)
         order = torch.argsort(gate.routes, stable=True)
         counts = torch.bincount(gate.routes, minlength=self.num_experts).tolist()

@@ -50,7 +50,7 @@ class FrozenTextEncoder(nn.Module):
     def __init__(self, path: str | None = None, max_length: int = 77, pooled: str = "auto",
                  cache_size: int = 0, layer: int = -1):
         super().__init__()
-        from transformers import AutoConfig, AutoModel, AutoTokenizer
+        import transformers
 
         if path is None:
             path = default_text_encoder_path()
@@ -64,24 +64,16 @@ class FrozenTextEncoder(nn.Module):
             )
         self.path = str(folder)
         self.max_length = int(max_length)
-        self.tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
-        config = AutoConfig.from_pretrained(folder, local_files_only=True)
+        self.tokenizer = transformers.AutoTokenizer.from_pretrained(folder, local_files_only=True)
+        config = transformers.AutoConfig.from_pretrained(folder, local_files_only=True)
         model_type = getattr(config, "model_type", "")
         self.is_clip = model_type in ("clip", "clip_text_model")
-        if model_type == "clip":
-            from transformers import CLIPTextModel
-
-            model = CLIPTextModel.from_pretrained(folder, local_files_only=True)
-        elif model_type == "t5":
-            from transformers import T5EncoderModel
-
-            model = T5EncoderModel.from_pretrained(folder, local_files_only=True)
-        else:
-            model = AutoModel.from_pretrained(folder, local_files_only=True)
-            if hasattr(model, "text_model") and not hasattr(model, "embeddings"):
-                model = model.text_model
-        self.model = model.eval()
-        self.model.requires_grad_(False)
+        # CLIP: its text tower; T5: its encoder; anything else as AutoModel loads it (a text tower if it has one)
+        loader = {"clip": "CLIPTextModel", "t5": "T5EncoderModel"}.get(model_type, "AutoModel")
+        model = getattr(transformers, loader).from_pretrained(folder, local_files_only=True)
+        if loader == "AutoModel" and hasattr(model, "text_model") and not hasattr(model, "embeddings"):
+            model = model.text_model
+        self.model = model.eval().requires_grad_(False)
         self.pooled = ("eos" if (self.is_clip or model_type == "t5") else "cls") if pooled == "auto" else pooled
         cfg = getattr(self.model, "config", config)
         self.dim = int(getattr(cfg, "hidden_size", None) or cfg.d_model)

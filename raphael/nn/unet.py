@@ -206,7 +206,4 @@ class RaphaelUNet(Denoiser):
         (no noise), -1 at padding, in forward order."""
         routes = [r for blk in self.transformer_blocks()
                   if (r := blk.block.text_routes(text.states, text.mask)) is not None]
-        B, L = text.mask.shape
-        if not routes:
-            return torch.empty(B, L, 0, dtype=torch.long, device=text.mask.device)
-        return torch.stack(routes, dim=-1)
+        return torch.stack(routes, dim=-1) if routes else super().text_routes(text)  # none: (B, L, 0)

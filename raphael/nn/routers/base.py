@@ -1,9 +1,9 @@
-"""The router contract and its registry (docs/model.md, "Routers"). A router maps each row (a text token for the
+"""The router contract, its registry and RAPHAEL's text-token router (docs/model.md, "Routers"). A router maps each row (a text token for the
 space-MoE, a sample's timestep for the time-MoE) to one expert with a weight, plus the aux loss it wants, as a
 `GateResult` (image routers: a `DispatchPlan`, raphael/nn/routers/image_token.py). A new router is one class registered under a config name (`model.space_moe.router`,
 `model.time_moe.router`): `@register("space", "mine")` on a `SpaceRouter` (tokens in: `probs(states)`) or
-`@register("time", "mine")` on a module with `forward(t) -> GateResult`; everything downstream (dispatch, routing
-records, dashboards, the path probe) reads the `GateResult`.
+`@register("time", "mine")` on a module with `forward(t) -> GateResult` (a learned one: a `LearnedRouter` with
+`probs(t)`); everything downstream (dispatch, routing records, dashboards, the path probe) reads the `GateResult`.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
-from raphael.nn.layers import one_hot
+from raphael.nn.layers import FeedForward, one_hot, softmax_fp32
 
 # space: text tokens -> experts, applied over their image regions (RAPHAEL); image: image tokens -> experts
 # (DiT-MoE, EC-DiT); both fill the space-MoE slot (model.space_moe.router). time: timesteps -> experts.
@@ -65,12 +65,12 @@ def route_weights(probs: Tensor, routes: Tensor, grad: str) -> Tensor:
     return torch.ones_like(chosen).detach()  # none (model.gate.grad is validated by its config)
 
 
-def noisy_argmax(probs: Tensor, noise_std: float, training: bool) -> Tensor:
-    """route = argmax(probs + eps), eps ~ N(0, noise_std) in training only."""
+def noisy_scores(probs: Tensor, noise_std: float, training: bool) -> Tensor:
+    """What routes rank by: probs + eps (detached), eps ~ N(0, noise_std) in training only."""
     p = probs.detach()
     if training and noise_std > 0:
         p = p + torch.randn_like(p) * noise_std
-    return p.argmax(dim=-1)
+    return p
 
 
 def switch_balance_loss(probs: Tensor, routes: Tensor, mask: Tensor | None = None) -> Tensor:
@@ -95,21 +95,41 @@ def assigned_gate(routes: Tensor, num_experts: int) -> GateResult:
     return GateResult(routes, one_hot(routes, num_experts), ones, ones.new_zeros(()))
 
 
-class SpaceRouter(nn.Module):
-    """Tokens in: a subclass gives `probs(states)` (B, L, E); `forward(states, mask)` routes each real token to the
-    argmax (noised by `gate.noise_std` in training), weights it by `gate.grad` and adds the switch balance loss."""
+class LearnedRouter(nn.Module):
+    """A learned gate: a subclass gives `probs(x)` (..., E); `forward(x, mask=None)` routes each row (each real token
+    where a mask is given) to the argmax (noised by `gate.noise_std` in training), weights it by `gate.grad` and adds
+    the switch balance loss."""
 
     def __init__(self, ctx: RouterContext):
         super().__init__()
         self.num_experts, self.noise_std, self.grad = ctx.num_experts, ctx.noise_std, ctx.grad
 
-    def probs(self, states: Tensor) -> Tensor:
+    def probs(self, x: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def forward(self, states: Tensor, mask: Tensor) -> GateResult:
-        probs = self.probs(states)
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> GateResult:
+        probs = self.probs(x)
         if self.grad == "none":
             probs = probs.detach()
-        routes = noisy_argmax(probs, self.noise_std, self.training).masked_fill(~mask, -1)
+        routes = noisy_scores(probs, self.noise_std, self.training).argmax(dim=-1)
+        if mask is None:
+            return GateResult(routes, probs, route_weights(probs, routes, self.grad), switch_balance_loss(probs, routes))
+        routes = routes.masked_fill(~mask, -1)
         weights = route_weights(probs, routes, self.grad) * mask
         return GateResult(routes, probs, weights, switch_balance_loss(probs, routes, mask))
+
+
+SpaceRouter = LearnedRouter  # space routers subclass it under this name: tokens in, `probs(states)` (B, L, E)
+
+
+@register("space", "text_token")
+class TextTokenRouter(SpaceRouter):
+    """RAPHAEL's space router: an FFN G on each text token's state E(y_i) alone, softmax, noisy argmax (its image
+    region, the token's attention map over alpha, is the space-MoE's part: raphael.nn.moe.SpaceMoE)."""
+
+    def __init__(self, ctx: RouterContext):
+        super().__init__(ctx)
+        self.net = FeedForward(ctx.text_dim, ctx.hidden, ctx.num_experts)
+
+    def probs(self, states: Tensor) -> Tensor:
+        return softmax_fp32(self.net(states))

@@ -8,15 +8,14 @@ guidance doubles the batch)."""
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from raphael.nn.layers import one_hot, softmax_fp32
+from raphael.nn.layers import expert_capacity, one_hot, softmax_fp32
 
-from .base import RouterContext, register
+from .base import RouterContext, noisy_scores, register
 
 
 class DispatchPlan(NamedTuple):
@@ -36,10 +35,7 @@ class ImageTokenRouter(nn.Module):
     def scores(self, h: Tensor) -> tuple[Tensor, Tensor]:
         """(probs, the probs to rank by: noised in training, as the text-token router's argmax is)."""
         probs = softmax_fp32(self.proj(h))
-        rank = probs.detach()
-        if self.training and self.noise_std > 0:
-            rank = rank + torch.randn_like(rank) * self.noise_std
-        return probs, rank
+        return probs, noisy_scores(probs, self.noise_std, self.training)
 
 
 @register("image", "token_choice")
@@ -60,7 +56,7 @@ class ExpertChoiceRouter(ImageTokenRouter):
     def forward(self, h: Tensor) -> DispatchPlan:
         probs, rank = self.scores(h)
         N = h.shape[1]
-        capacity = min(N, max(1, math.ceil(self.capacity_factor * self.top_k * N / self.num_experts)))
+        capacity = expert_capacity(N, self.num_experts, self.capacity_factor * self.top_k)
         picked = rank.topk(capacity, dim=1).indices  # (B, C, E): the tokens each expert takes
         taken = torch.zeros_like(probs).scatter(1, picked, 1.0)
         experts = torch.arange(self.num_experts, device=h.device).expand_as(taken)

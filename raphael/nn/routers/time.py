@@ -10,15 +10,7 @@ from torch import Tensor, nn
 
 from raphael.nn.layers import FeedForward, softmax_fp32, timestep_embedding
 
-from .base import (
-    GateResult,
-    RouterContext,
-    assigned_gate,
-    noisy_argmax,
-    register,
-    route_weights,
-    switch_balance_loss,
-)
+from .base import GateResult, LearnedRouter, RouterContext, assigned_gate, register
 
 
 def equal_noise_mass_boundaries(num_experts: int, alphas_cumprod: Tensor | None = None,
@@ -47,21 +39,16 @@ def ddpm_linear_alphas_cumprod(T: int = 1000, beta_start: float = 1e-4, beta_end
 
 
 @register("time", "learned")
-class LearnedTimeRouter(nn.Module):
+class LearnedTimeRouter(LearnedRouter):
     embed_dim = 64
 
     def __init__(self, ctx: RouterContext):
-        super().__init__()
-        self.num_experts, self.noise_std, self.grad = ctx.num_experts, ctx.noise_std, ctx.grad
+        super().__init__(ctx)
         self.net = FeedForward(self.embed_dim, ctx.hidden, ctx.num_experts)
 
-    def forward(self, t: Tensor) -> GateResult:
+    def probs(self, t: Tensor) -> Tensor:
         emb = timestep_embedding(t, self.embed_dim).to(self.net[0].weight.dtype)
-        probs = softmax_fp32(self.net(emb))
-        if self.grad == "none":
-            probs = probs.detach()
-        routes = noisy_argmax(probs, self.noise_std, self.training)
-        return GateResult(routes, probs, route_weights(probs, routes, self.grad), switch_balance_loss(probs, routes))
+        return softmax_fp32(self.net(emb))
 
 
 @register("time", "fixed_uniform")

@@ -314,9 +314,6 @@ def eval_prompts(
     least one held-out (color, shape) pair. ``held_out_wording``: the same scenes written with the
     held-out wordings (the wording split). Deterministic in ``seed``."""
     mode = "only" if holdout_only else "exclude"
-    out = []
-    for i in range(num):
-        meta = make_meta(sample_seed(seed, "eval", i), image_size, num_objects, holdout_pairs, mode,
-                         held_out_wording)
-        out.append((meta["caption"], meta))
-    return out
+    metas = [make_meta(sample_seed(seed, "eval", i), image_size, num_objects, holdout_pairs, mode, held_out_wording)
+             for i in range(num)]
+    return [(meta["caption"], meta) for meta in metas]
