@@ -83,21 +83,17 @@ def synthetic_text(batch: int, tokens: int = 40, device: str = "cpu", uncond: bo
     return TextEncoding(states.to(device), mask.to(device), pooled.to(device), ids.to(device))
 
 
+def _route_token_i_to_expert_i(_mod, _inp, logits: torch.Tensor) -> torch.Tensor:
+    """Forward hook on a space gate's FFN: its (..., L, E) logits plus a large one for expert i mod E at token i."""
+    L, E = logits.shape[-2:]
+    return logits + F.one_hot(torch.arange(L, device=logits.device) % E, E).to(logits.dtype) * 100.0
+
+
 def force_all_experts(net: torch.nn.Module) -> list:
     """Make every space gate route token i to expert i mod E (a forward hook on the gate FFN adds a
     large logit), so that with >= E real tokens every expert is in use. Returns the hook handles."""
-    handles = []
-    for m in net.modules():
-        if isinstance(m, SpaceMoE):
-            E = m.num_experts
-
-            def hook(_mod, _inp, out, E=E):
-                L = out.shape[-2]
-                bias = F.one_hot(torch.arange(L, device=out.device) % E, E).to(out.dtype) * 100.0
-                return out + bias
-
-            handles.append(m.gate.net.register_forward_hook(hook))
-    return handles
+    return [m.gate.net.register_forward_hook(_route_token_i_to_expert_i) for m in net.modules()
+            if isinstance(m, SpaceMoE)]
 
 
 @torch.no_grad()
