@@ -78,9 +78,8 @@ def synthetic_text(batch: int, tokens: int = 40, device: str = "cpu", uncond: bo
     mask = torch.ones(rows, tokens, dtype=torch.bool)
     if uncond:
         mask[batch:, 2:] = False
-    pooled = torch.zeros(rows, dtype=torch.long)
-    ids = torch.zeros(rows, tokens, dtype=torch.long)
-    return TextEncoding(states.to(device), mask.to(device), pooled.to(device), ids.to(device))
+    pooled, ids = torch.zeros(rows, dtype=torch.long), torch.zeros(rows, tokens, dtype=torch.long)
+    return TextEncoding(states, mask, pooled, ids).to(device)
 
 
 def _route_token_i_to_expert_i(_mod, _inp, logits: torch.Tensor) -> torch.Tensor:
@@ -101,9 +100,7 @@ def coverage(aux, text: TextEncoding, alpha: float, num_experts: int) -> dict:
     """From a forward pass's aux: experts in use (share with >= 1 routed token, mean over blocks) and
     the share of positions each expert computes (C[..., e] > 0), mean over blocks and samples."""
     shares, used = [], []
-    for blk in aux.blocks:
-        if blk.space_routes is None:
-            continue
+    for blk in (b for b in aux.blocks if b.space_routes is not None):
         routes = blk.space_routes
         mhat = region_masks(blk.attn_map.float(), text.mask, alpha)
         onehot = F.one_hot(routes.clamp(min=0), num_experts).float() * (routes >= 0)[..., None]
