@@ -44,8 +44,7 @@ def bench_model_config(name: str, quick: bool = False, **overrides) -> RaphaelUN
         base.checkpointing = False
     elif name != "default":
         raise ValueError(f"model shape {name!r}: one of ['default', 'paper']")
-    cfg = OmegaConf.merge(base, OmegaConf.create(overrides))
-    return model_config(cfg).validate()
+    return model_config(OmegaConf.merge(base, OmegaConf.create(overrides))).validate()
 
 
 def build(cfg: RaphaelUNetConfig, device: str = "cpu", seed: int = 0) -> torch.nn.Module:
