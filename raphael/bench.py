@@ -74,9 +74,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             print(f"[bench] {name} on {dev} ...", flush=True)
             for res in mod.run(dev, quick=args.quick):
-                d = res.to_dict()
-                d["wall_s"] = round(time.perf_counter() - t0, 1)
-                record["results"].append(d)
+                record["results"].append({**res.to_dict(), "wall_s": round(time.perf_counter() - t0, 1)})
     record["loadavg_end"] = loadavg()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

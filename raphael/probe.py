@@ -8,6 +8,7 @@ paths.csv, confusion.png and paths.png into the run directory.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from pathlib import Path
@@ -66,12 +67,11 @@ def probe_module(module, prompts, cfg: DictConfig, out_dir: Path, tag: str) -> d
                           int(cfg.seed), int(cfg.batch_size))
     layers = space_layer_names(module.net)
     num_experts = int(module.model_cfg.space_moe.num_experts)
-    result = probe_paths(frame[layers].to_numpy(), frame["word"].to_numpy(), num_experts, int(cfg.folds),
-                         int(cfg.seed), OmegaConf.to_container(cfg.xgb))
+    probe = functools.partial(probe_paths, frame[layers].to_numpy(), num_experts=num_experts, folds=int(cfg.folds),
+                              seed=int(cfg.seed), xgb_params=OmegaConf.to_container(cfg.xgb))
+    result = probe(frame["word"].to_numpy())
     if cfg.get("shuffled", True):  # the same paths, the words permuted across prompts: what the probe reads from nothing
-        words = np.random.default_rng(int(cfg.seed)).permutation(frame["word"].to_numpy())
-        shuffled = probe_paths(frame[layers].to_numpy(), words, num_experts, int(cfg.folds), int(cfg.seed),
-                               OmegaConf.to_container(cfg.xgb))
+        shuffled = probe(np.random.default_rng(int(cfg.seed)).permutation(frame["word"].to_numpy()))
         result.shuffled_accuracy_mean, result.shuffled_accuracy_std = shuffled.accuracy_mean, shuffled.accuracy_std
     frame.to_csv(out_dir / f"paths_{tag}.csv", index=False)
     plots.confusion_matrix_picture(np.array(result.confusion), result.labels, out_dir / f"confusion_{tag}.png",

@@ -120,8 +120,7 @@ def routes_for(module, prompts: list[Prompt], mode: str = "gates", steps: int = 
     for start in range(0, len(prompts), batch_size):
         texts = [p.text for p in prompts[start:start + batch_size]]
         if mode == "gates":
-            enc = module.encode_text(texts)
-            routes = module.net.text_routes(enc).cpu()
+            routes = module.net.text_routes(module.encode_text(texts)).cpu()
         else:
             recorder = RoutingRecorder()
             module.generate(texts, guidance=guidance, steps=steps, seed=seed, on_step=recorder)

@@ -96,8 +96,7 @@ class RoutingRecorder:
         """(B, L, n_space_layers) routes recorded at `step` (-1 at padding)."""
         if not self.steps:
             raise RuntimeError("nothing recorded: pass the recorder as generate(..., on_step=recorder)")
-        routes = self.steps[step]["space_routes"]
-        if routes is None:
-            t = self.steps[step]["t"]
-            return torch.empty(len(t), 0, 0, dtype=torch.long)
-        return routes
+        record = self.steps[step]
+        if record["space_routes"] is None:
+            return torch.empty(len(record["t"]), 0, 0, dtype=torch.long)
+        return record["space_routes"]

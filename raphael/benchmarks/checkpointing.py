@@ -9,13 +9,17 @@ Time: both settings on one model in one process, interleaved (the flag is toggle
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from raphael.benchmarks.common import bench_model_config, build, synthetic_text
 from raphael.benchmarks.timing import Result, interleaved, median, ratio
 
 
-def _step(net, x, t, text) -> None:
+def _step(net, checkpointing: bool, x, t, text) -> None:
+    """One training step (fwd + bwd) with activation checkpointing on or off."""
+    net.checkpointing = checkpointing
     out = net(x, t, text)
     (out.sample.square().mean() + 0.01 * out.aux.balance_space).backward()
     net.zero_grad(set_to_none=True)
@@ -25,13 +29,12 @@ def measure_memory(net, x, t, text, checkpointing: bool, device: str) -> dict:
     """Peak memory of one training step. CUDA: max_memory_allocated. CPU: torch's MemTracker (a
     dispatch mode that follows every tensor storage, by kind: parameters, gradients, activations,
     temporaries). Returns {"step": peak minus the parameters, "total": peak, "by_kind": {...}}."""
-    net.checkpointing = checkpointing
     params = sum(p.numel() * p.element_size() for p in net.parameters())
     if device == "cuda":
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-        _step(net, x, t, text)
+        _step(net, checkpointing, x, t, text)
         torch.cuda.synchronize()
         peak = torch.cuda.max_memory_allocated()
         return {"step": int(peak - base), "total": int(peak), "by_kind": {}}
@@ -40,7 +43,7 @@ def measure_memory(net, x, t, text, checkpointing: bool, device: str) -> dict:
     tracker = MemTracker()
     tracker.track_external(net)
     with tracker:
-        _step(net, x, t, text)
+        _step(net, checkpointing, x, t, text)
     snap = tracker.get_tracker_snapshot("peak")[torch.device("cpu")]
     kinds = {str(k).split(".")[-1]: int(v) for k, v in snap.items()}
     return {"step": int(kinds["Total"] - params), "total": int(kinds["Total"]), "by_kind": kinds}
@@ -54,17 +57,11 @@ def run(device: str = "cpu", quick: bool = False) -> list[Result]:
     x = torch.randn(B, cfg.in_channels, 32, 32, device=device)
     t = torch.randint(0, 1000, (B,), device=device)
     text = synthetic_text(B, 40, device)
-    _step(net, x, t, text)  # lazy initialisations out of the way
+    _step(net, False, x, t, text)  # lazy initialisations out of the way
     # memory is deterministic (the same tensors every step): one measurement per setting
     mem = {key: measure_memory(net, x, t, text, flag, device) for key, flag in (("off", False), ("on", True))}
-
-    def go(flag):
-        def f():
-            net.checkpointing = flag
-            _step(net, x, t, text)
-        return f
-
-    ts = interleaved({"on": go(True), "off": go(False)}, repeats=3 if quick else 7, warmup=1, device=device)
+    steps = {key: functools.partial(_step, net, flag, x, t, text) for key, flag in (("on", True), ("off", False))}
+    ts = interleaved(steps, repeats=3 if quick else 7, warmup=1, device=device)
     m_on, m_off = mem["on"]["step"], mem["off"]["step"]
     mem_ratio, time_ratio = m_on / max(m_off, 1), ratio(ts, "on", "off")
     res.times = ts

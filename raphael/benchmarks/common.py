@@ -44,8 +44,7 @@ def bench_model_config(name: str, quick: bool = False, **overrides) -> RaphaelUN
         base.checkpointing = False
     elif name != "default":
         raise ValueError(f"model shape {name!r}: one of ['default', 'paper']")
-    cfg = OmegaConf.merge(base, OmegaConf.create(overrides))
-    return model_config(cfg).validate()
+    return model_config(OmegaConf.merge(base, OmegaConf.create(overrides))).validate()
 
 
 def build(cfg: RaphaelUNetConfig, device: str = "cpu", seed: int = 0) -> torch.nn.Module:
@@ -78,26 +77,21 @@ def synthetic_text(batch: int, tokens: int = 40, device: str = "cpu", uncond: bo
     mask = torch.ones(rows, tokens, dtype=torch.bool)
     if uncond:
         mask[batch:, 2:] = False
-    pooled = torch.zeros(rows, dtype=torch.long)
-    ids = torch.zeros(rows, tokens, dtype=torch.long)
-    return TextEncoding(states.to(device), mask.to(device), pooled.to(device), ids.to(device))
+    pooled, ids = torch.zeros(rows, dtype=torch.long), torch.zeros(rows, tokens, dtype=torch.long)
+    return TextEncoding(states, mask, pooled, ids).to(device)
+
+
+def _route_token_i_to_expert_i(_mod, _inp, logits: torch.Tensor) -> torch.Tensor:
+    """Forward hook on a space gate's FFN: its (..., L, E) logits plus a large one for expert i mod E at token i."""
+    L, E = logits.shape[-2:]
+    return logits + F.one_hot(torch.arange(L, device=logits.device) % E, E).to(logits.dtype) * 100.0
 
 
 def force_all_experts(net: torch.nn.Module) -> list:
     """Make every space gate route token i to expert i mod E (a forward hook on the gate FFN adds a
     large logit), so that with >= E real tokens every expert is in use. Returns the hook handles."""
-    handles = []
-    for m in net.modules():
-        if isinstance(m, SpaceMoE):
-            E = m.num_experts
-
-            def hook(_mod, _inp, out, E=E):
-                L = out.shape[-2]
-                bias = F.one_hot(torch.arange(L, device=out.device) % E, E).to(out.dtype) * 100.0
-                return out + bias
-
-            handles.append(m.gate.net.register_forward_hook(hook))
-    return handles
+    return [m.gate.net.register_forward_hook(_route_token_i_to_expert_i) for m in net.modules()
+            if isinstance(m, SpaceMoE)]
 
 
 @torch.no_grad()
@@ -105,9 +99,7 @@ def coverage(aux, text: TextEncoding, alpha: float, num_experts: int) -> dict:
     """From a forward pass's aux: experts in use (share with >= 1 routed token, mean over blocks) and
     the share of positions each expert computes (C[..., e] > 0), mean over blocks and samples."""
     shares, used = [], []
-    for blk in aux.blocks:
-        if blk.space_routes is None:
-            continue
+    for blk in (b for b in aux.blocks if b.space_routes is not None):
         routes = blk.space_routes
         mhat = region_masks(blk.attn_map.float(), text.mask, alpha)
         onehot = F.one_hot(routes.clamp(min=0), num_experts).float() * (routes >= 0)[..., None]

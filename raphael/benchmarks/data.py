@@ -20,15 +20,13 @@ from raphael.benchmarks.timing import Result, interleaved, median
 from raphael.benchmarks.training import default_module, synthetic_batch, train_step_fn
 
 
-def datamodule(num_workers: int | None = None):
+def datamodule():
+    """conf/data/shapes.yaml's datamodule on the repository's data/ folder (training shards only, seed 0)."""
     cfg = OmegaConf.load(CONF / "data" / "shapes.yaml")
-    data_dir = Path(CONF).parent / "data"
     raw = OmegaConf.to_container(cfg)["urls"]  # unresolved: "${paths.data_dir}/shapes/train-{...}.tar"
-    cfg.urls = raw.replace("${paths.data_dir}", str(data_dir))
+    cfg.urls = raw.replace("${paths.data_dir}", str(CONF.parent / "data"))
     cfg.val_urls = None
     cfg.seed = 0
-    if num_workers is not None:
-        cfg.num_workers = num_workers
     return hydra.utils.instantiate(cfg), cfg
 
 

@@ -8,6 +8,8 @@ tokens, routes forced to cover every expert; outputs of the fast path and the lo
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -87,19 +89,11 @@ def run_shape(shape: str, B: int, N: int, D: int, device: str = "cpu", quick: bo
     if dtype != torch.float32:  # every input in the weights' dtype, the gate's text states and map included
         moe, floor, h, xr, y, M = moe.to(dtype), floor.to(dtype), h.to(dtype), xr.to(dtype), y.to(dtype), M.to(dtype)
 
-    with torch.no_grad():
-        fast = moe(h, y, mask, M).output
-        ref = space_moe_reference(moe, h, y, mask, M, routes=gate.routes)
+    f_fast = functools.partial(moe, h, y, mask, M)
+    f_naive = functools.partial(space_moe_reference, moe, h, y, mask, M, routes=gate.routes)
     tol = dict(rtol=1e-4, atol=1e-5) if dtype == torch.float32 else dict(rtol=3e-2, atol=3e-2)
-    torch.testing.assert_close(fast.float(), ref.float(), **tol)  # equal outputs, asserted
-
-    def f_fast():
-        return moe(h, y, mask, M)
-
-    def f_naive():
-        return space_moe_reference(moe, h, y, mask, M, routes=gate.routes)
-
     with torch.no_grad():
+        torch.testing.assert_close(f_fast().output.float(), f_naive().float(), **tol)  # equal outputs, asserted
         t1 = interleaved({"fast": f_fast, "floor": lambda: floor(xr)}, repeats=5 if quick else 15, warmup=3,
                          device=device, min_time=0.02 if quick else 0.1)
         t2 = interleaved({"fast": f_fast, "naive": f_naive}, repeats=3 if quick else 5, warmup=1, device=device)

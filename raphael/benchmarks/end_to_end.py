@@ -32,14 +32,12 @@ def run(device: str = "cpu", quick: bool = False) -> list[Result]:
     variants = {"fp32": ("32", False)}
     if device == "cuda":
         variants.update({"bf16": ("bf16", False), "bf16+compile": ("bf16", True)})
-    steps = {}
+    steps, modules = {}, {}
     for name, (precision, compiled) in variants.items():
-        module = default_module().to(device)
+        modules[name] = module = default_module().to(device)
         if compiled:
             module.net.compile()
         steps[name] = train_step_fn(module, batch, precision)
-        if name == "fp32":
-            fp32_module = module
     flops = count_flops(steps["fp32"])
     ts = interleaved(steps, repeats=2 if quick else 5, warmup=2 if device == "cuda" else 1, device=device)
     res.times = {f"train/{k}": v for k, v in ts.items()}
@@ -55,8 +53,8 @@ def run(device: str = "cpu", quick: bool = False) -> list[Result]:
     res.figures["gflop_per_train_step"] = flops / 1e9
 
     n_img, n_steps = (2, 2) if quick else (16, 25)
-    captions = [c for c in synthetic_batch(n_img)["caption"]]
-    ts = interleaved({"sample": lambda: fp32_module.generate(captions, steps=n_steps, guidance=4.5, seed=0)},
+    captions = synthetic_batch(n_img)["caption"]
+    ts = interleaved({"sample": lambda: modules["fp32"].generate(captions, steps=n_steps, guidance=4.5, seed=0)},
                      repeats=2 if quick else 3, warmup=1, device=device)
     res.times["sample/fp32"] = ts["sample"]
     res.figures.update({"sample_images": n_img, "sample_ddim_steps": n_steps, "sample_guidance": 4.5,

@@ -60,11 +60,9 @@ def run_shape(shape: str, device: str = "cpu", quick: bool = False) -> Result:
         """The work the formula requires: FLOPs of one forward."""
         return count_flops(lambda: net(x, t, text_train))
 
-    cov = coverage_of(nets["experts6"])
+    res.figures["coverage"] = cov = coverage_of(nets["experts6"])
     flops = {n: flops_of(m) for n, m in nets.items()}  # with and without the space-MoE
-    res.figures["coverage"] = cov
-    res.figures["forward_gflop_experts6"] = flops["experts6"] / 1e9
-    res.figures["forward_gflop_experts0"] = flops["experts0"] / 1e9
+    res.figures.update({f"forward_gflop_{n}": f / 1e9 for n, f in flops.items()})
     res.figures["flop_ratio"] = round(flops["experts6"] / flops["experts0"], 4)
 
     def sample_fn(n):

@@ -32,8 +32,7 @@ def render(record: dict) -> str:
             if isinstance(v, dict):
                 v = ", ".join(f"{a}={_fmt(b)}" for a, b in v.items())
             lines.append(f"- {k}: {_fmt(v)}")
-        for n in r["notes"]:
-            lines.append(f"- note: {n}")
+        lines += [f"- note: {n}" for n in r["notes"]]
     return "\n".join(lines) + "\n"
 
 

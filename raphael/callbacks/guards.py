@@ -21,8 +21,7 @@ class NonFiniteLossError(RuntimeError):
 
 def first_non_finite(losses: dict[str, torch.Tensor]) -> tuple[str, float] | None:
     """The first non-finite term, the parts before the total `loss` (which only repeats them)."""
-    for name in sorted(losses, key=lambda k: k == "loss"):
-        value = losses[name]
+    for name, value in sorted(losses.items(), key=lambda item: item[0] == "loss"):
         value = float(value.detach().float().sum()) if torch.is_tensor(value) else float(value)
         if not math.isfinite(value):
             return name, value

@@ -53,8 +53,7 @@ class TextStateStore(Callback):
         if not self.enabled or encoder is None or not getattr(encoder, "cache_size", 0) or not shards:
             return
         t0 = time.perf_counter()
-        captions = ["", *shard_captions(shards)]  # "" is every dropped caption (classifier-free guidance)
-        captions = captions[: encoder.cache_size]
+        captions = ["", *shard_captions(shards)][: encoder.cache_size]  # "": every dropped caption (guidance)
         path = Path(shards[0]).parent / "text_states" / f"{encoder.identity()}.pt"
         getattr(pl_module, "_frozen_to_device", lambda: None)()
         self.loaded = self._load(encoder, path, set(captions))

@@ -46,8 +46,7 @@ def fit_image(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize a uint8 (H, W, 3) image to cover ``size`` = (h, w), then centre-crop it."""
     if image.shape[:2] == tuple(size):
         return image
-    pil = Image.fromarray(image)
-    return np.asarray(_cover_crop(pil, size, Image.Resampling.BICUBIC))
+    return np.asarray(_cover_crop(Image.fromarray(image), size, Image.Resampling.BICUBIC))
 
 
 def fit_edge(edge: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -182,12 +182,9 @@ class ShardDataModule(L.LightningDataModule):
     def setup(self, stage: str | None = None) -> None:
         self.train_shards = self._resolve(self.urls, "urls")
         self.val_shards = self._resolve(self.val_urls, "val_urls") if self.val_urls else []
-        if self.epoch_samples is None:
-            info = (
-                Path(self.train_shards[0]).parent / DATASET_JSON if is_local(self.train_shards[0]) else None
-            )
-            if info is not None and info.is_file():
-                self.epoch_samples = int(json.loads(info.read_text())["count"]["train"])
+        info = Path(self.train_shards[0]).parent / DATASET_JSON
+        if self.epoch_samples is None and is_local(self.train_shards[0]) and info.is_file():
+            self.epoch_samples = int(json.loads(info.read_text())["count"]["train"])
 
     # ------------------------------------------------------------------ pipelines
 

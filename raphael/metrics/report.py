@@ -125,8 +125,7 @@ def plot_guidance_curves(curves: dict[str, dict], path: str | Path, title: str =
     for ax, (key, name, log) in zip(axes, panels):
         for label, c in curves.items():
             if c.get(key) is not None:
-                err = c.get(f"{key}_err")
-                ax.errorbar(c["guidance"], c[key], yerr=err, marker="o", capsize=3, label=label)
+                ax.errorbar(c["guidance"], c[key], yerr=c.get(f"{key}_err"), marker="o", capsize=3, label=label)
         ax.set_xlabel("guidance weight")
         ax.set_ylabel(name)
         if log:

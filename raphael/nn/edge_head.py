@@ -43,15 +43,9 @@ class EdgeHead(nn.Module):
                  t_c: int | None = None, select_rows: bool = True):
         super().__init__()
         self.source, self.max_tokens, self.t_c, self.select_rows = source, max_tokens, t_c, select_rows
-        in_ch = 1 if source == "pooled" else max_tokens
-        layers: list[nn.Module] = []
-        for k in range(num_layers):
-            out_ch = 1 if k == num_layers - 1 else hidden
-            layers.append(nn.Conv2d(in_ch, out_ch, 3, padding=1))
-            if k < num_layers - 1:
-                layers.append(nn.GELU())
-            in_ch = out_ch
-        self.net = nn.Sequential(*layers)
+        channels = [1 if source == "pooled" else max_tokens, *[hidden] * (num_layers - 1), 1]
+        convs = [nn.Conv2d(c_in, c_out, 3, padding=1) for c_in, c_out in zip(channels, channels[1:])]
+        self.net = nn.Sequential(*[m for conv in convs for m in (conv, nn.GELU())][:-1])  # GELU between the convs
 
     def forward(self, attn_map: Tensor, text_mask: Tensor, pooled_index: Tensor, hw: tuple[int, int],
                 edge_size: tuple[int, int], t: Tensor | None = None) -> Tensor:

@@ -267,14 +267,7 @@ def check_overrides(argv: list[str], config_dir: Path, config_name: str) -> None
     overrides = [arg for arg in argv if not arg.lstrip("+~").startswith(("hydra.", "hydra/"))]
     try:
         with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-            try:
-                compose(config_name, overrides=overrides)
-            except ConfigCompositionException as err:
-                cause = err.__cause__
-                if isinstance(cause, ConfigKeyError | ConfigAttributeError) and cause.full_key and \
-                        not dataclasses.is_dataclass(getattr(cause, "object_type", None)):
-                    raise unknown_key_error(cause.full_key, overrides, config_name) from None
-                raise
+            compose(config_name, overrides=overrides)
     except OverrideParseException as err:
         key, _, value = err.override.partition("=")
         raise ConfigError(f"could not read the override {err.override!r}: Hydra's override grammar refuses "
@@ -291,6 +284,9 @@ def check_overrides(argv: list[str], config_dir: Path, config_name: str) -> None
             fields = ", ".join(f.name for f in dataclasses.fields(schema) if not f.name.startswith("_"))
             raise ConfigError(f"{key} is not a field of {schema.__name__} (raphael.nn.config): its fields are "
                               f"{fields}.") from None
+        if isinstance(cause, ConfigKeyError | ConfigAttributeError) and key:  # not in the config: name the closest
+            with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):  # (it composes the others)
+                raise unknown_key_error(key, overrides, config_name) from None
     except ConfigError:
         raise
     except Exception:  # noqa: BLE001 - anything else is Hydra's to report, as it would without this check

@@ -98,14 +98,10 @@ def attribute_targets(meta: dict) -> dict[str, list[int]]:
 
 def render_set(num: int, image_size: int, seed: int) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``num`` fresh renders (held-out pairs included: the extractor must see every composition)."""
-    images, targets = [], {k: [] for k in HEADS}
-    for i in range(num):
-        image, meta = make_sample(sample_seed(FEATURE_SEED_BASE + seed, "train", i), image_size)
-        images.append(image)
-        for k, v in attribute_targets(meta).items():
-            targets[k].append(v)
-    x = torch.from_numpy(np.stack(images)).permute(0, 3, 1, 2).contiguous()
-    return x, {k: torch.tensor(v) for k, v in targets.items()}
+    samples = [make_sample(sample_seed(FEATURE_SEED_BASE + seed, "train", i), image_size) for i in range(num)]
+    targets = [attribute_targets(meta) for _, meta in samples]
+    x = torch.from_numpy(np.stack([image for image, _ in samples])).permute(0, 3, 1, 2).contiguous()
+    return x, {k: torch.tensor([target[k] for target in targets]) for k in HEADS}
 
 
 @contextlib.contextmanager

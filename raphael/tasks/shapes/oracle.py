@@ -185,13 +185,9 @@ def alignment_details(image, meta: dict, parsed: list[dict] | None = None) -> di
         out.update({a: score for a in ATTRIBUTES}, overall=score, lenient=1.0, objects=1.0, all_right=score)
         return out
     gate = float(clean >= CLEAN_GATE)
-    perfect = 0
-    hits_per_attr = dict.fromkeys(ATTRIBUTES, 0)
-    for i, j in match_objects(prompted, parsed):
-        hits = [prompted[i][a] == parsed[j][a] for a in ATTRIBUTES]
-        for a, hit in zip(ATTRIBUTES, hits):
-            hits_per_attr[a] += hit
-        perfect += all(hits)
+    hits = [[prompted[i][a] == parsed[j][a] for a in ATTRIBUTES] for i, j in match_objects(prompted, parsed)]
+    hits_per_attr = {a: sum(row[k] for row in hits) for k, a in enumerate(ATTRIBUTES)}
+    perfect = sum(all(row) for row in hits)
     for a in ATTRIBUTES:
         out[a] = gate * hits_per_attr[a] / max(n, m)
     out["overall"] = float(np.mean([out[a] for a in ATTRIBUTES]))

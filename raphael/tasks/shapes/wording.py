@@ -195,22 +195,17 @@ def _object_phrase(obj: dict, order: str, rng: np.random.Generator, held_out: bo
     return ORDERS[order].format(**values)
 
 
+SEPARATORS = {"semicolons": "; ", "and_all": " and ", "sentences": ". "}  # joiners that put one mark between all
+
+
 def _join(parts: list[str], joiner: str) -> str:
     if len(parts) <= 1:
         return "".join(parts)
     if joiner == "oxford" and len(parts) > 2:
         return ", ".join(parts[:-1]) + ", and " + parts[-1]
-    if joiner == "semicolons":
-        return "; ".join(parts)
-    if joiner == "and_all":
-        return " and ".join(parts)
-    if joiner == "sentences":
-        return ". ".join(parts)
+    if joiner in SEPARATORS:
+        return SEPARATORS[joiner].join(parts)
     return ", ".join(parts[:-1]) + " and " + parts[-1]
-
-
-def _center_y(obj: dict) -> float:
-    return (obj["bbox"][1] + obj["bbox"][3]) / 2
 
 
 def _relation_order(objects: list[dict], relation: str) -> list[dict] | None:
@@ -219,7 +214,7 @@ def _relation_order(objects: list[dict], relation: str) -> list[dict] | None:
     from the bottom; 'next_to' keeps the given order."""
     if relation == "next_to":
         return objects
-    ordered = sorted(objects, key=_center_y, reverse=relation == "below")
+    ordered = sorted(objects, key=lambda o: o["bbox"][1] + o["bbox"][3], reverse=relation == "below")  # by centre y
     a, b = ordered[:2]
     upper, lower = (a, b) if relation == "above" else (b, a)
     return ordered if upper["bbox"][3] <= lower["bbox"][1] else None
