@@ -17,7 +17,7 @@ import torch
 
 from raphael.benchmarks import BENCHMARKS
 from raphael.benchmarks.report import render
-from raphael.benchmarks.timing import devices, loadavg, machine
+from raphael.benchmarks.timing import loadavg, machine
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --device {args.device!r} is not valid: cpu, cuda or cuda:N", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
-    devs = [args.device] if args.device else devices()
+    devs = [args.device] if args.device else ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]
     record = {"command": " ".join(["python -m raphael.bench", *(argv if argv is not None else sys.argv[1:])]),
               "quick": args.quick, "machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S"),
               "results": []}

@@ -74,9 +74,8 @@ def training_run_info(ckpt: str | Path) -> dict:
         info["holdout_pairs"] = OmegaConf.to_container(holdout) if holdout is not None else None
     if overrides.is_file():
         info["overrides"] = [str(o) for o in OmegaConf.load(overrides)]
-        for o in info["overrides"]:
-            if o.startswith("experiment="):
-                info["experiment"] = o.split("=", 1)[1]
+        chosen = [o.split("=", 1)[1] for o in info["overrides"] if o.startswith("experiment=")]
+        info["experiment"] = chosen[-1] if chosen else info["experiment"]
     return info
 
 

@@ -67,13 +67,11 @@ def count_flops(fn) -> int:
     return int(counter.get_total_flops())
 
 
-def synthetic_text(batch: int, tokens: int = 40, device: str = "cpu", uncond: bool = False,
-                   seed: int = 0) -> TextEncoding:
+def synthetic_text(batch: int, tokens: int = 40, device: str = "cpu", uncond: bool = False) -> TextEncoding:
     """Encoder-like states (B, tokens, 384) with `tokens` real tokens; with `uncond` the batch is
     followed by as many empty captions (2 real tokens: CLS, SEP), as `encode_with_uncond` builds."""
-    g = torch.Generator().manual_seed(seed)
     rows = 2 * batch if uncond else batch
-    states = torch.randn(rows, tokens, TEXT_DIM, generator=g)
+    states = torch.randn(rows, tokens, TEXT_DIM, generator=torch.Generator().manual_seed(0))
     mask = torch.ones(rows, tokens, dtype=torch.bool)
     if uncond:
         mask[batch:, 2:] = False

@@ -37,8 +37,7 @@ def render(record: dict) -> str:
 
 
 if __name__ == "__main__":
-    src = Path(sys.argv[1])
-    text = render(json.loads(src.read_text()))
+    text = render(json.loads(Path(sys.argv[1]).read_text()))
     if len(sys.argv) > 2:
         Path(sys.argv[2]).write_text(text)
     else:

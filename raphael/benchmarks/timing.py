@@ -109,8 +109,3 @@ class Result:
         d = asdict(self)
         d["times"] = {k: [round(x, 6) for x in v] for k, v in self.times.items()}
         return d
-
-
-def devices() -> list[str]:
-    """CPU always; CUDA when present."""
-    return ["cpu", "cuda"] if torch.cuda.is_available() else ["cpu"]

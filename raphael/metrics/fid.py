@@ -16,18 +16,15 @@ class ReferenceFID:
         self.metric = FrechetInceptionDistance(feature=feature, reset_real_features=False)
         for start in range(0, len(real_images), batch_size):
             self.metric.update(real_images[start : start + batch_size], real=True)
-        self.num_fake = 0
 
     @torch.no_grad()
     def update(self, fake_uint8: torch.Tensor) -> None:
         self.metric.update(fake_uint8, real=False)
-        self.num_fake += len(fake_uint8)
 
     def compute(self) -> float:
-        if self.num_fake < 2:
+        if self.metric.fake_features_num_samples < 2:
             return float("nan")  # a covariance needs two samples
         return float(self.metric.compute())
 
     def reset(self) -> None:
         self.metric.reset()
-        self.num_fake = 0

@@ -32,26 +32,20 @@ def steps_reached(run_dir: str | Path) -> int | None:
 
 def to_frame(runs: Sequence[dict], columns: dict[str, Callable[[dict], object]] | None = None) -> pd.DataFrame:
     """One row per (run, guidance weight). ``columns``: extra name -> function(run JSON) (sweep axes)."""
-    rows = []
-    for run in runs:
-        extra = {name: fn(run) for name, fn in (columns or {}).items()}
-        for r in run["results"]:
-            hold = r.get("alignment_holdout") or {}
-            reg = r.get("alignment_regular") or {}
-            rows.append({
-                "label": run["label"],
-                "seed": run.get("run", {}).get("seed"),
-                **extra,
-                "guidance": r["guidance"],
-                "fid": r["fid"] if r["fid"] is not None else math.nan,
-                "alignment": r["alignment"]["overall"]["mean"],
-                "alignment_ci": r["alignment"]["overall"]["ci_half"],
-                "alignment_regular": reg.get("overall", {}).get("mean", math.nan),
-                "alignment_holdout": hold.get("overall", {}).get("mean", math.nan),
-                **{f"align_{a}": r["alignment"][a]["mean"] for a in ("color", "shape", "size", "position", "fill")},
-                "samples_per_s": r["samples_per_s"],
-            })
-    return pd.DataFrame(rows)
+    return pd.DataFrame([{
+        "label": run["label"],
+        "seed": run.get("run", {}).get("seed"),
+        **extra,
+        "guidance": r["guidance"],
+        "fid": r["fid"] if r["fid"] is not None else math.nan,
+        "alignment": r["alignment"]["overall"]["mean"],
+        "alignment_ci": r["alignment"]["overall"]["ci_half"],
+        "alignment_regular": (r.get("alignment_regular") or {}).get("overall", {}).get("mean", math.nan),
+        "alignment_holdout": (r.get("alignment_holdout") or {}).get("overall", {}).get("mean", math.nan),
+        **{f"align_{a}": r["alignment"][a]["mean"] for a in ("color", "shape", "size", "position", "fill")},
+        "samples_per_s": r["samples_per_s"],
+    } for run in runs for extra in [{name: fn(run) for name, fn in (columns or {}).items()}]
+        for r in run["results"]])
 
 
 def seed_summary(df: pd.DataFrame, keys: Sequence[str], values: Sequence[str]) -> pd.DataFrame:
@@ -143,17 +137,14 @@ def plot_guidance_curves(curves: dict[str, dict], path: str | Path, title: str =
 
 def curves_from_summary(summary: pd.DataFrame, by: str) -> dict[str, dict]:
     """Per value of ``by``: the guidance curve of means, seed-std as error bars."""
-    curves = {}
-    for name, part in summary.groupby(by, sort=False):
-        part = part.sort_values("guidance")
-        curves[str(name)] = {
-            "guidance": part["guidance"].tolist(),
-            "fid": part["fid"].tolist(),
-            "alignment": part["alignment"].tolist(),
-            "fid_err": part["fid_sd"].fillna(0).tolist() if "fid_sd" in part else None,
-            "alignment_err": part["alignment_sd"].fillna(0).tolist() if "alignment_sd" in part else None,
-        }
-    return curves
+    parts = ((str(name), part.sort_values("guidance")) for name, part in summary.groupby(by, sort=False))
+    return {name: {
+        "guidance": part["guidance"].tolist(),
+        "fid": part["fid"].tolist(),
+        "alignment": part["alignment"].tolist(),
+        "fid_err": part["fid_sd"].fillna(0).tolist() if "fid_sd" in part else None,
+        "alignment_err": part["alignment_sd"].fillna(0).tolist() if "alignment_sd" in part else None,
+    } for name, part in parts}
 
 
 VALUES = ("alignment", "alignment_regular", "alignment_holdout", "fid", "samples_per_s")

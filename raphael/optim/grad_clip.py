@@ -24,12 +24,11 @@ def clip_gradients(trainer, module: torch.nn.Module, optimizer, value: float | N
     if not value or has_loss_scaler(trainer):
         return False
     params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
-    by_value = str(algorithm or "norm").endswith("value")
     root = trainer.strategy.model
-    if isinstance(root, FullyShardedDataParallel) and not by_value:
-        root.clip_grad_norm_(value)
-    elif by_value:
+    if str(algorithm or "norm").endswith("value"):
         torch.nn.utils.clip_grad_value_(params, value)
+    elif isinstance(root, FullyShardedDataParallel):
+        root.clip_grad_norm_(value)
     else:
         torch.nn.utils.clip_grad_norm_(params, value)
     return True
