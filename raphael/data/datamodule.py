@@ -47,8 +47,7 @@ class Collate:
 
     def __call__(self, samples: Sequence[dict]) -> dict:
         images = torch.from_numpy(np.stack([s["image"] for s in samples])).permute(0, 3, 1, 2)
-        h, w = images.shape[-2:]
-        empty = np.zeros((h, w), dtype=np.float32)
+        empty = np.zeros(images.shape[-2:], dtype=np.float32)
         edges = torch.from_numpy(np.stack([empty if s["edge"] is None else s["edge"] for s in samples]))
         edges = edges.float().unsqueeze(1)
         missing = [i for i, s in enumerate(samples) if s["edge"] is None]
