@@ -99,6 +99,4 @@ class BucketBatcher:
                 yield self.collate(group)
                 pending[size] = []
         if self.partial:
-            for group in pending.values():
-                if group:
-                    yield self.collate(group)
+            yield from (self.collate(group) for group in pending.values() if group)
