@@ -25,13 +25,8 @@ def _round_to(x: float, multiple: int = MULTIPLE) -> int:
 
 def bucket_sizes(base: int) -> list[tuple[int, int]]:
     """The (h, w) of each bucket for a base side, ordered from widest to tallest."""
-    sizes: list[tuple[int, int]] = []
-    for rh, rw in BUCKET_RATIOS:
-        r = math.sqrt(rh / rw)
-        hw = (_round_to(base * r), _round_to(base / r))
-        if hw not in sizes:
-            sizes.append(hw)
-    return sizes
+    ratios = (math.sqrt(rh / rw) for rh, rw in BUCKET_RATIOS)
+    return list(dict.fromkeys((_round_to(base * r), _round_to(base / r)) for r in ratios))  # drop duplicates
 
 
 def assign_bucket(h: int, w: int, base: int) -> tuple[int, int]:
@@ -104,6 +99,4 @@ class BucketBatcher:
                 yield self.collate(group)
                 pending[size] = []
         if self.partial:
-            for group in pending.values():
-                if group:
-                    yield self.collate(group)
+            yield from (self.collate(group) for group in pending.values() if group)

@@ -47,8 +47,7 @@ class Collate:
 
     def __call__(self, samples: Sequence[dict]) -> dict:
         images = torch.from_numpy(np.stack([s["image"] for s in samples])).permute(0, 3, 1, 2)
-        h, w = images.shape[-2:]
-        empty = np.zeros((h, w), dtype=np.float32)
+        empty = np.zeros(images.shape[-2:], dtype=np.float32)
         edges = torch.from_numpy(np.stack([empty if s["edge"] is None else s["edge"] for s in samples]))
         edges = edges.float().unsqueeze(1)
         missing = [i for i, s in enumerate(samples) if s["edge"] is None]
@@ -104,13 +103,11 @@ class ShardDataModule(L.LightningDataModule):
         self.val_batch_size = int(val_batch_size or batch_size)
         self.num_workers, self.shuffle_buffer = int(num_workers), int(shuffle_buffer)
         self.buckets, self.seed, self.epoch_samples = bool(buckets), int(seed), epoch_samples
-        if isinstance(generate, Mapping):  # built without Hydra: {_target_: writer, **its keyword arguments}
-            generate = functools.partial(get_method(generate["_target_"]), **{k: v for k, v in generate.items()
-                                                                             if k != "_target_"})
+        # built without Hydra, each is a dict {_target_: function, **its keyword arguments}: made a partial here
+        generate, caption_augment = (
+            functools.partial(get_method(f["_target_"]), **{k: v for k, v in f.items() if k != "_target_"})
+            if isinstance(f, Mapping) else f for f in (generate, caption_augment))
         self.generate = generate or None  # a shard writer: writer(out_dir, **keywords) -> dataset info
-        if isinstance(caption_augment, Mapping):
-            caption_augment = functools.partial(get_method(caption_augment["_target_"]), **{
-                k: v for k, v in caption_augment.items() if k != "_target_"})
         self.caption_augment = caption_augment or None
         self.max_bad_in_a_row = int(max_bad_in_a_row)
         self.cache_decoded = bool(cache_decoded)

@@ -87,9 +87,7 @@ def _decode(sample: dict) -> dict:
     if field is None:
         raise ValueError(f"no image (fields: {sorted(sample)})")
     image = decode_rgb(sample[field])
-    edge = None
-    if EDGE_EXTENSION in sample:
-        edge = fit_edge(decode_edge(sample[EDGE_EXTENSION]), image.shape[:2])
+    edge = fit_edge(decode_edge(sample[EDGE_EXTENSION]), image.shape[:2]) if EDGE_EXTENSION in sample else None
     meta = json.loads(sample["json"]) if "json" in sample else {}
     return {"image": image, "edge": edge, "caption": caption, "meta": meta, "key": key}
 

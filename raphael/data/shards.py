@@ -54,19 +54,14 @@ def decode_rgb(data: bytes) -> np.ndarray:
             raise ValueError(f"zero-size image ({pil.width}x{pil.height})")
         if pil.mode in ("I", "I;16", "I;16B", "I;16L", "F"):
             array = np.asarray(pil, dtype=np.float32)
-            peak = max(float(array.max()), 1.0)
-            scale = 255.0 / (65535.0 if peak > 255 else 255.0)
+            scale = 255.0 / (65535.0 if array.max() > 255 else 255.0)
             pil = Image.fromarray(np.clip(array * scale, 0, 255).astype(np.uint8), mode="L")
         if pil.mode == "P" and "transparency" in pil.info:
             pil = pil.convert("RGBA")
         if pil.mode in ("RGBA", "LA", "PA", "RGBa"):
             rgba = pil.convert("RGBA")
-            background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-            pil = Image.alpha_composite(background, rgba)
-        array = np.asarray(pil.convert("RGB"))
-    if array.size == 0:
-        raise ValueError("zero-size image")
-    return array
+            pil = Image.alpha_composite(Image.new("RGBA", rgba.size, (255, 255, 255, 255)), rgba)
+        return np.asarray(pil.convert("RGB"))
 
 
 def decode_edge(data: bytes) -> np.ndarray:

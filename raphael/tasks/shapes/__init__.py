@@ -47,10 +47,9 @@ class ShapesTask(Task):
     def reference_images(self, num: int, seed: int, image_size: int, held_out_share: float = 0.0) -> Tensor:
         """`num` renders with the prompts' regular/held-out mix, from seeds no prompt set uses."""
         n_hold = round(num * held_out_share)
-        metas = [m for _, m in self.prompts(num - n_hold, seed + 1000, image_size)]
-        if n_hold:
-            metas += [m for _, m in self.prompts(n_hold, seed + 1000, image_size, held_out=True)]
-        renders = np.stack([scenes.render(m["objects"], image_size) for m in metas])
+        prompts = (self.prompts(num - n_hold, seed + 1000, image_size)
+                   + self.prompts(n_hold, seed + 1000, image_size, held_out=True))  # none when n_hold = 0
+        renders = np.stack([scenes.render(m["objects"], image_size) for _, m in prompts])
         return torch.from_numpy(renders).permute(0, 3, 1, 2)
 
     def key_words(self, caption: str) -> list[str]:

@@ -118,11 +118,7 @@ def _deterministic():
 def slot_accuracy(model: ShapesAttributeCNN, x: torch.Tensor, y: dict[str, torch.Tensor]) -> dict[str, float]:
     """Accuracy of each head over the slots that have a target (color: every slot, incl. empty ones)."""
     logits = model.logits(x)
-    out = {}
-    for k in HEADS:
-        keep = y[k] != -100
-        out[k] = float((logits[k].argmax(-1)[keep] == y[k][keep]).float().mean())
-    return out
+    return {k: float((logits[k].argmax(-1) == y[k])[y[k] != -100].float().mean()) for k in HEADS}
 
 
 def train_shapes_cnn(recipe: CNNRecipe = CNNRecipe(), log=print) -> tuple[ShapesAttributeCNN, dict]:
@@ -161,9 +157,8 @@ def load_shapes_cnn(cache_dir: str | Path, recipe: CNNRecipe = CNNRecipe(), log=
     """The cached feature CNN for ``recipe`` (``<cache_dir>/shapes_cnn_<hash>.pt``), trained on first use."""
     path = Path(cache_dir) / f"shapes_cnn_{recipe.digest()}.pt"
     if path.is_file():
-        blob = torch.load(path, map_location="cpu", weights_only=False)
         model = ShapesAttributeCNN(recipe.image_size, recipe.width, recipe.num_features)
-        model.load_state_dict(blob["state_dict"])
+        model.load_state_dict(torch.load(path, map_location="cpu", weights_only=False)["state_dict"])
         return model.eval().requires_grad_(False)
     model, info = train_shapes_cnn(recipe, log=log)
     path.parent.mkdir(parents=True, exist_ok=True)

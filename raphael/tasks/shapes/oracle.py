@@ -174,8 +174,7 @@ def alignment_details(image, meta: dict, parsed: list[dict] | None = None) -> di
     count == prompted count; ``all_right``: count right, clean and every attribute of every object
     right. Also ``clean``, ``num_prompted``, ``num_parsed``."""
     prompted = meta["objects"]
-    if parsed is None:
-        parsed = parse(image)
+    parsed = parse(image) if parsed is None else parsed
     clean = clean_fraction(image)
     n, m = len(prompted), len(parsed)
     out: dict = {a: 0.0 for a in ATTRIBUTES}
@@ -188,8 +187,7 @@ def alignment_details(image, meta: dict, parsed: list[dict] | None = None) -> di
     hits = [[prompted[i][a] == parsed[j][a] for a in ATTRIBUTES] for i, j in match_objects(prompted, parsed)]
     hits_per_attr = {a: sum(row[k] for row in hits) for k, a in enumerate(ATTRIBUTES)}
     perfect = sum(all(row) for row in hits)
-    for a in ATTRIBUTES:
-        out[a] = gate * hits_per_attr[a] / max(n, m)
+    out.update({a: gate * hits_per_attr[a] / max(n, m) for a in ATTRIBUTES})  # keys already first, in order
     out["overall"] = float(np.mean([out[a] for a in ATTRIBUTES]))
     out["lenient"] = float(np.mean([hits_per_attr[a] / n for a in ATTRIBUTES]))
     out["objects"] = perfect / n

@@ -239,13 +239,11 @@ def render(objects: Sequence[dict], image_size: int | Sequence[int] = 32) -> np.
     """uint8 (H, W, 3) image of the objects on the plain background (no anti-aliasing, so
     every pixel is the background or an exact palette color)."""
     h, w = as_hw(image_size)
-    image = np.empty((h, w, 3), dtype=np.uint8)
-    image[:] = BACKGROUND
+    image = np.full((h, w, 3), BACKGROUND, dtype=np.uint8)
     for obj in objects:
         x0, y0, x1, y1 = obj["bbox"]
         paint = fill_pattern(shape_mask(obj["shape"], y1 - y0, x1 - x0), obj["fill"])
-        region = image[y0:y1, x0:x1]
-        region[paint] = COLORS[obj["color"]]
+        image[y0:y1, x0:x1][paint] = COLORS[obj["color"]]
     return image
 
 

@@ -30,8 +30,7 @@ from raphael.tasks.shapes import scenes as shapes
 
 
 def _shard_pattern(split: str, count: int) -> str:
-    last = max(0, count - 1)
-    return f"{split}-{{{0:06d}..{last:06d}}}.tar"
+    return f"{split}-{{000000..{max(0, count - 1):06d}}}.tar"
 
 
 def generator_fingerprint(
