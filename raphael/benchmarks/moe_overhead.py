@@ -72,8 +72,7 @@ def run_shape(shape: str, device: str = "cpu", quick: bool = False) -> Result:
 
     def train_fn(n):
         def f():
-            m = nets[n].train()
-            out = m(x, t, text_train)
+            out = nets[n].train()(x, t, text_train)
             loss = out.sample.square().mean() + 0.01 * (out.aux.balance_space + out.aux.balance_time)
             loss.backward()
             opts[n].step()

@@ -110,9 +110,8 @@ class KnowledgeEnhancement(Callback):
         sel_region = torch.rand(B, generator=gen) < self.prob
         sel_attn = torch.rand(B, generator=gen) < self.prob
         if self.region_weight > 0:
-            w = region_loss_weight(metas, sel_region, tuple(batch["image"].shape[-2:]), latent_hw,
-                                   self.region_weight)
-            batch["loss_weight"] = w.to(batch["image"].device)
+            batch["loss_weight"] = region_loss_weight(metas, sel_region, tuple(batch["image"].shape[-2:]),
+                                                      latent_hw, self.region_weight).to(batch["image"].device)
         if self.attn_emphasis != 0:
             keys = [key_words_of(m, self.words or self.task.key_words(caption))
                     for m, caption in zip(metas, batch["caption"])]

@@ -72,9 +72,8 @@ class RoutingCallback(L.Callback):
         self.load_history.append(load)
         time_pairs = self.stats.time_pairs().assign(step=step)
         self.time_history.append(time_pairs)
-        history = pd.concat(self.load_history, ignore_index=True)
         files = {"space_load": out_dir / "space_load.csv", "time_experts": out_dir / "time_experts.csv"}
-        history.to_csv(files["space_load"], index=False)
+        pd.concat(self.load_history, ignore_index=True).to_csv(files["space_load"], index=False)
         pd.concat(self.time_history, ignore_index=True).to_csv(files["time_experts"], index=False)
         self.entropy_history += [{"step": step, "name": k, "entropy": v} for k, v in entropies.items()]
         files["load_entropy_png"] = plots.load_entropy_over_training(

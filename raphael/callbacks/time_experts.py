@@ -43,14 +43,12 @@ class TimeExpertWarmStart(Callback):
         self.moes = shared_time_moes(pl_module.net)
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        moes = self.moes
-        if not moes:
+        if not self.moes:
             return
-        at = float(pl_module.model_cfg.time_moe.shared_until)
         progress = trainer_progress(trainer)(trainer.global_step)
-        if progress < at:
+        if progress < float(pl_module.model_cfg.time_moe.shared_until):
             return
-        for moe in moes:
+        for moe in self.moes:
             copy_optimizer_state(trainer.optimizers[0], moe.split())
         for callback in trainer.callbacks:
             # Lightning keeps the EMA copy in a private field; without this its experts 1..E-1 would
@@ -60,5 +58,5 @@ class TimeExpertWarmStart(Callback):
                 for moe in shared_time_moes(average.module.net):
                     moe.split()
         log.info("time experts: expert 0 copied into the other %d at step %d (%.0f%% of the budget)",
-                 moes[0].num_experts - 1, trainer.global_step, 100 * progress)
+                 self.moes[0].num_experts - 1, trainer.global_step, 100 * progress)
         self.moes = []
