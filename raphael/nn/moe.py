@@ -230,7 +230,6 @@ class TimeMoE(ExpertLayer):
 
     def forward(self, h: Tensor, t: Tensor) -> MoEResult:
         gate = self.route(t)
-        B = h.shape[0]
         if self.dispatch != "exact":
             combine = one_hot(gate.routes, self.num_experts, gate.weights.dtype) * gate.weights[:, None]
             out, overflow = self.run_experts(h, combine)
@@ -239,5 +238,5 @@ class TimeMoE(ExpertLayer):
         counts = torch.bincount(gate.routes, minlength=self.num_experts).tolist()
         outs = [self.experts[e](h.index_select(0, idx)) for e, idx in enumerate(order.split(counts)) if len(idx)]
         grouped = torch.cat(outs, 0) * gate.weights.index_select(0, order).to(h.dtype)[:, None, None]
-        out = torch.empty_like(grouped).index_copy(0, order, grouped) if B else grouped
+        out = torch.empty_like(grouped).index_copy(0, order, grouped)
         return MoEResult(out, gate.routes, gate.probs, gate.balance_loss)
