@@ -88,12 +88,9 @@ def dispatch_by_combine(x: Tensor, combine: Tensor, experts: nn.ModuleList, back
     if backend == "grouped_mm":
         return out.index_add_(0, rows, _grouped_ffn(xs, experts, counts, expert_of_row) * weights)
     sizes = counts.tolist()
-    start = 0
-    for e, n in enumerate(sizes):
-        if n:
-            sl = slice(start, start + n)
-            out.index_add_(0, rows[sl], experts[e](xs[sl]) * weights[sl])
-            start += n
+    for e, (rows_e, xs_e, weights_e) in enumerate(zip(rows.split(sizes), xs.split(sizes), weights.split(sizes))):
+        if sizes[e]:
+            out.index_add_(0, rows_e, experts[e](xs_e) * weights_e)
     return out
 
 
