@@ -15,7 +15,6 @@ def pooled_attention(attn_map: Tensor, text_mask: Tensor, pooled_index: Tensor, 
     Columns are scaled by the number of real tokens n_y so a uniform map reads 1.0.
     """
     B, _, L = attn_map.shape
-    h, w = hw
     n_y = text_mask.sum(1).clamp(min=1).to(attn_map.dtype)[:, None, None]
     if source == "pooled":
         col = attn_map.gather(2, pooled_index.view(B, 1, 1).expand(B, attn_map.shape[1], 1))
@@ -28,7 +27,7 @@ def pooled_attention(attn_map: Tensor, text_mask: Tensor, pooled_index: Tensor, 
         maps = F.pad(maps, (0, max_tokens - L))
     else:
         raise ValueError(f"model.edge.source = {source!r} is not allowed: one of ['pooled', 'all_tokens']")
-    return maps.transpose(1, 2).unflatten(2, (h, w))  # also for B = 0 (no row supervised)
+    return maps.transpose(1, 2).unflatten(2, hw)  # also for B = 0 (no row supervised)
 
 
 class EdgeHead(nn.Module):
