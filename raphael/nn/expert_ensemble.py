@@ -67,9 +67,8 @@ class ExpertEnsemble(Denoiser):
         routes = self.router(t).routes
         order = torch.argsort(routes, stable=True)
         counts = torch.bincount(routes, minlength=len(self.experts)).tolist()
-        ran = [(e, idx) for e, idx in enumerate(order.split(counts)) if len(idx)]
-        outs = [(idx, self.experts[e](x.index_select(0, idx), t.index_select(0, idx),
-                                      select_text(text, idx), edge_size)) for e, idx in ran]
+        outs = [(idx, self.experts[e](x.index_select(0, idx), t.index_select(0, idx), select_text(text, idx), edge_size))
+                for e, idx in enumerate(order.split(counts)) if len(idx)]
         sample = _scatter_rows([(idx, o.sample) for idx, o in outs], B)
         aux = DenoiserAux()
         for k, first in enumerate(outs[0][1].aux.blocks):
