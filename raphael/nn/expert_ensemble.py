@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import ExpertEnsembleConfig, RaphaelUNetConfig
-from .denoiser import Denoiser, DenoiserAux, DenoiserOutput, LossTerm
+from .denoiser import Denoiser, DenoiserOutput, LossTerm
 from .raphael_losses import raphael_loss_terms
 from .routers import RouterContext, build_router
 from .text_encoder import TextEncoding
@@ -70,7 +70,7 @@ class ExpertEnsemble(Denoiser):
         outs = [(idx, self.experts[e](x.index_select(0, idx), t.index_select(0, idx), select_text(text, idx), edge_size))
                 for e, idx in enumerate(order.split(counts)) if len(idx)]
         sample = _scatter_rows([(idx, o.sample) for idx, o in outs], B)
-        aux = DenoiserAux()
+        aux = self.empty_aux(x)  # no time balance loss: the router is hand-assigned
         for k, first in enumerate(outs[0][1].aux.blocks):
             merged = dataclasses.replace(first)
             for f in ("space_routes", "space_probs", "attn_map", "edge_logits"):
@@ -80,10 +80,9 @@ class ExpertEnsemble(Denoiser):
                 merged.balance_space = sum(o.aux.blocks[k].balance_space * len(idx) for idx, o in outs) / B
             merged.time_routes = routes
             merged.time_probs = nn.functional.one_hot(routes, len(self.experts)).float()
-            merged.balance_time = x.new_zeros((), dtype=torch.float32)
+            merged.balance_time = aux.balance_time
             aux.blocks.append(merged)
         aux.balance_space = sum(o.aux.balance_space * len(idx) for idx, o in outs) / B
-        aux.balance_time = x.new_zeros((), dtype=torch.float32)
         return DenoiserOutput(sample, aux)
 
     @torch.no_grad()
