@@ -57,11 +57,10 @@ def ddim_sample(
     injected at each step (Song et al. 2021): 0 is deterministic DDIM, 1 the DDPM posterior's variance.
     `clipped_eps`: the step's noise is re-derived from the clipped x0 (GLIDE; diffusers' use_clipped_model_output),
     so x_{t-1} stays consistent with the clipped image instead of carrying the unclipped prediction's excess."""
-    batch = shape[0]
     x = torch.randn(shape, generator=generator, device="cpu").to(device)
     scheduler.set_timesteps(steps, device=device)
     for t in scheduler.timesteps:
-        t_batch = torch.full((batch,), int(t), device=device, dtype=torch.long)
+        t_batch = torch.full((shape[0],), int(t), device=device, dtype=torch.long)
         eps, aux = denoise(x, t_batch)
         if on_step is not None:
             on_step(t_batch, aux)
