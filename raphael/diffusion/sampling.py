@@ -29,8 +29,7 @@ def make_sample_scheduler(train_scheduler: DDPMScheduler, settings: SamplerSetti
     clean image is clipped (`settings.x0_clip`: static to [-1, 1], or Imagen's dynamic thresholding) only where
     the training scheduler clips, i.e. in pixel space: latents have no fixed range."""
     settings = settings or SamplerSettings()
-    pixel_space = bool(train_scheduler.config.clip_sample)
-    clip = settings.x0_clip if pixel_space else "none"
+    clip = settings.x0_clip if train_scheduler.config.clip_sample else "none"  # the scheduler clips in pixel space
     return DDIMScheduler.from_config(
         train_scheduler.config, timestep_spacing="trailing", set_alpha_to_one=True,
         clip_sample=clip == "static", clip_sample_range=1.0,
