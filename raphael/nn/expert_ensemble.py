@@ -110,8 +110,7 @@ def load_net_state(ckpt: str) -> dict[str, Tensor]:
 def _source_keys(key: str) -> list[str]:
     """Keys of a base model that can initialise `key` of the target, most specific first."""
     cands = [key]
-    m = re.match(r"experts\.\d+\.(.*)", key)  # denoiser expert e <- the whole base U-Net
-    if m:
+    if m := re.match(r"experts\.\d+\.(.*)", key):  # denoiser expert e <- the whole base U-Net
         cands.append(m.group(1))
     for k in list(cands):  # per-block time expert e <- the base block's plain FFN
         cands.append(re.sub(r"\.time_moe\.experts\.\d+\.", ".ffn.", k))
@@ -121,9 +120,8 @@ def _source_keys(key: str) -> list[str]:
 def branch_from_state(net: nn.Module, base: dict[str, Tensor]) -> dict:
     """Copy `base` into `net` (every expert gets the same weights). Returns a report: how many tensors
     were copied and which target tensors kept their fresh initialisation (e.g. gates the base lacks)."""
-    target = net.state_dict()
     new, fresh, used = {}, [], set()
-    for key, value in target.items():
+    for key, value in net.state_dict().items():
         src = next((k for k in _source_keys(key) if k in base and base[k].shape == value.shape), None)
         if src is None:
             fresh.append(key)
