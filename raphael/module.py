@@ -163,9 +163,8 @@ class RaphaelModule(L.LightningModule):
         x = batch["image"]
         steps = self.train_scheduler.config.num_train_timesteps
         t = torch.linspace(0, steps - 1, x.shape[0], device=x.device).long()
-        gen = torch.Generator().manual_seed(batch_idx)
         x0 = self.to_latent(x)
-        noise = torch.randn(x0.shape, generator=gen).to(x0.device)
+        noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(batch_idx)).to(x0.device)
         losses, out = self.compute_losses(batch, batch["caption"], x0, t, noise)
         self.log_dict({f"val/{k}": v for k, v in losses.items()}, batch_size=x.shape[0], sync_dist=True)
         return {"loss": losses["loss"], "aux": out.aux, "t": t}

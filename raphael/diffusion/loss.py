@@ -52,12 +52,10 @@ class DenoisingLoss:
     def draw(self, x0: Tensor) -> tuple[Tensor, Tensor]:
         """t (`t_sampling`) and Gaussian noise shaped like x0, from torch's global RNG (the module seeds it per step)."""
         T, B = self.num_timesteps, x0.shape[0]
-        if self.t_sampling == "logit_normal":
-            u = torch.sigmoid(torch.randn(B, device=x0.device) * self.t_std + self.t_mean)
-            t = (u * T).long().clamp(max=T - 1)
-        else:
-            t = torch.randint(0, T, (B,), device=x0.device)
-        return t, torch.randn_like(x0)
+        if self.t_sampling == "uniform":  # t first, then the noise, in either draw
+            return torch.randint(0, T, (B,), device=x0.device), torch.randn_like(x0)
+        u = torch.sigmoid(torch.randn(B, device=x0.device) * self.t_std + self.t_mean)  # logit_normal
+        return (u * T).long().clamp(max=T - 1), torch.randn_like(x0)
 
     def target(self, x0: Tensor, noise: Tensor, t: Tensor) -> Tensor:
         if self.prediction_type == "v_prediction":

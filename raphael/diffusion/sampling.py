@@ -29,8 +29,7 @@ def make_sample_scheduler(train_scheduler: DDPMScheduler, settings: SamplerSetti
     clean image is clipped (`settings.x0_clip`: static to [-1, 1], or Imagen's dynamic thresholding) only where
     the training scheduler clips, i.e. in pixel space: latents have no fixed range."""
     settings = settings or SamplerSettings()
-    pixel_space = bool(train_scheduler.config.clip_sample)
-    clip = settings.x0_clip if pixel_space else "none"
+    clip = settings.x0_clip if train_scheduler.config.clip_sample else "none"  # the scheduler clips in pixel space
     return DDIMScheduler.from_config(
         train_scheduler.config, timestep_spacing="trailing", set_alpha_to_one=True,
         clip_sample=clip == "static", clip_sample_range=1.0,
@@ -57,11 +56,10 @@ def ddim_sample(
     injected at each step (Song et al. 2021): 0 is deterministic DDIM, 1 the DDPM posterior's variance.
     `clipped_eps`: the step's noise is re-derived from the clipped x0 (GLIDE; diffusers' use_clipped_model_output),
     so x_{t-1} stays consistent with the clipped image instead of carrying the unclipped prediction's excess."""
-    batch = shape[0]
     x = torch.randn(shape, generator=generator, device="cpu").to(device)
     scheduler.set_timesteps(steps, device=device)
     for t in scheduler.timesteps:
-        t_batch = torch.full((batch,), int(t), device=device, dtype=torch.long)
+        t_batch = torch.full((shape[0],), int(t), device=device, dtype=torch.long)
         eps, aux = denoise(x, t_batch)
         if on_step is not None:
             on_step(t_batch, aux)

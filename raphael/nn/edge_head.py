@@ -15,7 +15,6 @@ def pooled_attention(attn_map: Tensor, text_mask: Tensor, pooled_index: Tensor, 
     Columns are scaled by the number of real tokens n_y so a uniform map reads 1.0.
     """
     B, _, L = attn_map.shape
-    h, w = hw
     n_y = text_mask.sum(1).clamp(min=1).to(attn_map.dtype)[:, None, None]
     if source == "pooled":
         col = attn_map.gather(2, pooled_index.view(B, 1, 1).expand(B, attn_map.shape[1], 1))
@@ -28,7 +27,7 @@ def pooled_attention(attn_map: Tensor, text_mask: Tensor, pooled_index: Tensor, 
         maps = F.pad(maps, (0, max_tokens - L))
     else:
         raise ValueError(f"model.edge.source = {source!r} is not allowed: one of ['pooled', 'all_tokens']")
-    return maps.transpose(1, 2).unflatten(2, (h, w))  # also for B = 0 (no row supervised)
+    return maps.transpose(1, 2).unflatten(2, hw)  # also for B = 0 (no row supervised)
 
 
 class EdgeHead(nn.Module):
@@ -50,15 +49,11 @@ class EdgeHead(nn.Module):
     def forward(self, attn_map: Tensor, text_mask: Tensor, pooled_index: Tensor, hw: tuple[int, int],
                 edge_size: tuple[int, int], t: Tensor | None = None) -> Tensor:
         rows = (t < self.t_c) if self.training and self.t_c is not None and t is not None else None
-        if rows is not None and not self.select_rows:
-            return torch.where(rows.view(-1, 1, 1, 1), self._logits(attn_map, text_mask, pooled_index, hw, edge_size),
-                               0.0)
-        if rows is not None:
-            attn_map, text_mask, pooled_index = attn_map[rows], text_mask[rows], pooled_index[rows]
+        if rows is not None and self.select_rows:
+            logits = self._logits(attn_map[rows], text_mask[rows], pooled_index[rows], hw, edge_size)
+            return logits.new_zeros((rows.shape[0], *logits.shape[1:])).index_put((rows,), logits)
         logits = self._logits(attn_map, text_mask, pooled_index, hw, edge_size)
-        if rows is None:
-            return logits
-        return logits.new_zeros((rows.shape[0], *logits.shape[1:])).index_put((rows,), logits)
+        return logits if rows is None else torch.where(rows.view(-1, 1, 1, 1), logits, 0.0)
 
     def _logits(self, attn_map: Tensor, text_mask: Tensor, pooled_index: Tensor, hw: tuple[int, int],
                 edge_size: tuple[int, int]) -> Tensor:

@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from .config import ExpertEnsembleConfig, RaphaelUNetConfig
-from .denoiser import Denoiser, DenoiserAux, DenoiserOutput, LossTerm
+from .denoiser import Denoiser, DenoiserOutput, LossTerm
 from .raphael_losses import raphael_loss_terms
 from .routers import RouterContext, build_router
 from .text_encoder import TextEncoding
@@ -67,11 +67,10 @@ class ExpertEnsemble(Denoiser):
         routes = self.router(t).routes
         order = torch.argsort(routes, stable=True)
         counts = torch.bincount(routes, minlength=len(self.experts)).tolist()
-        ran = [(e, idx) for e, idx in enumerate(order.split(counts)) if len(idx)]
-        outs = [(idx, self.experts[e](x.index_select(0, idx), t.index_select(0, idx),
-                                      select_text(text, idx), edge_size)) for e, idx in ran]
+        outs = [(idx, self.experts[e](x.index_select(0, idx), t.index_select(0, idx), select_text(text, idx), edge_size))
+                for e, idx in enumerate(order.split(counts)) if len(idx)]
         sample = _scatter_rows([(idx, o.sample) for idx, o in outs], B)
-        aux = DenoiserAux()
+        aux = self.empty_aux(x)  # no time balance loss: the router is hand-assigned
         for k, first in enumerate(outs[0][1].aux.blocks):
             merged = dataclasses.replace(first)
             for f in ("space_routes", "space_probs", "attn_map", "edge_logits"):
@@ -81,10 +80,9 @@ class ExpertEnsemble(Denoiser):
                 merged.balance_space = sum(o.aux.blocks[k].balance_space * len(idx) for idx, o in outs) / B
             merged.time_routes = routes
             merged.time_probs = nn.functional.one_hot(routes, len(self.experts)).float()
-            merged.balance_time = x.new_zeros((), dtype=torch.float32)
+            merged.balance_time = aux.balance_time
             aux.blocks.append(merged)
         aux.balance_space = sum(o.aux.balance_space * len(idx) for idx, o in outs) / B
-        aux.balance_time = x.new_zeros((), dtype=torch.float32)
         return DenoiserOutput(sample, aux)
 
     @torch.no_grad()
@@ -112,8 +110,7 @@ def load_net_state(ckpt: str) -> dict[str, Tensor]:
 def _source_keys(key: str) -> list[str]:
     """Keys of a base model that can initialise `key` of the target, most specific first."""
     cands = [key]
-    m = re.match(r"experts\.\d+\.(.*)", key)  # denoiser expert e <- the whole base U-Net
-    if m:
+    if m := re.match(r"experts\.\d+\.(.*)", key):  # denoiser expert e <- the whole base U-Net
         cands.append(m.group(1))
     for k in list(cands):  # per-block time expert e <- the base block's plain FFN
         cands.append(re.sub(r"\.time_moe\.experts\.\d+\.", ".ffn.", k))
@@ -123,9 +120,8 @@ def _source_keys(key: str) -> list[str]:
 def branch_from_state(net: nn.Module, base: dict[str, Tensor]) -> dict:
     """Copy `base` into `net` (every expert gets the same weights). Returns a report: how many tensors
     were copied and which target tensors kept their fresh initialisation (e.g. gates the base lacks)."""
-    target = net.state_dict()
     new, fresh, used = {}, [], set()
-    for key, value in target.items():
+    for key, value in net.state_dict().items():
         src = next((k for k in _source_keys(key) if k in base and base[k].shape == value.shape), None)
         if src is None:
             fresh.append(key)

@@ -88,12 +88,9 @@ def dispatch_by_combine(x: Tensor, combine: Tensor, experts: nn.ModuleList, back
     if backend == "grouped_mm":
         return out.index_add_(0, rows, _grouped_ffn(xs, experts, counts, expert_of_row) * weights)
     sizes = counts.tolist()
-    start = 0
-    for e, n in enumerate(sizes):
-        if n:
-            sl = slice(start, start + n)
-            out.index_add_(0, rows[sl], experts[e](xs[sl]) * weights[sl])
-            start += n
+    for e, (rows_e, xs_e, weights_e) in enumerate(zip(rows.split(sizes), xs.split(sizes), weights.split(sizes))):
+        if sizes[e]:
+            out.index_add_(0, rows_e, experts[e](xs_e) * weights_e)
     return out
 
 
@@ -230,7 +227,6 @@ class TimeMoE(ExpertLayer):
 
     def forward(self, h: Tensor, t: Tensor) -> MoEResult:
         gate = self.route(t)
-        B = h.shape[0]
         if self.dispatch != "exact":
             combine = one_hot(gate.routes, self.num_experts, gate.weights.dtype) * gate.weights[:, None]
             out, overflow = self.run_experts(h, combine)
@@ -239,5 +235,5 @@ class TimeMoE(ExpertLayer):
         counts = torch.bincount(gate.routes, minlength=self.num_experts).tolist()
         outs = [self.experts[e](h.index_select(0, idx)) for e, idx in enumerate(order.split(counts)) if len(idx)]
         grouped = torch.cat(outs, 0) * gate.weights.index_select(0, order).to(h.dtype)[:, None, None]
-        out = torch.empty_like(grouped).index_copy(0, order, grouped) if B else grouped
+        out = torch.empty_like(grouped).index_copy(0, order, grouped)
         return MoEResult(out, gate.routes, gate.probs, gate.balance_loss)

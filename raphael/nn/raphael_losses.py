@@ -24,8 +24,7 @@ def edge_loss(
         focal = binary_focal_loss_with_logits(
             logits.float(), edge_target.float(), alpha=0.5, gamma=2.0, reduction="none"
         )
-        per_sample = focal.flatten(1).mean(1)
-        per_block.append((per_sample * selected).sum() / selected.sum().clamp(min=1.0))
+        per_block.append((focal.flatten(1).mean(1) * selected).sum() / selected.sum().clamp(min=1.0))
     return torch.stack(per_block).mean()
 
 

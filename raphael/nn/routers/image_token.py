@@ -55,8 +55,7 @@ class TokenChoiceRouter(ImageTokenRouter):
 class ExpertChoiceRouter(ImageTokenRouter):
     def forward(self, h: Tensor) -> DispatchPlan:
         probs, rank = self.scores(h)
-        N = h.shape[1]
-        capacity = expert_capacity(N, self.num_experts, self.capacity_factor * self.top_k)
+        capacity = expert_capacity(h.shape[1], self.num_experts, self.capacity_factor * self.top_k)
         picked = rank.topk(capacity, dim=1).indices  # (B, C, E): the tokens each expert takes
         taken = torch.zeros_like(probs).scatter(1, picked, 1.0)
         experts = torch.arange(self.num_experts, device=h.device).expand_as(taken)

@@ -24,12 +24,10 @@ def equal_noise_mass_boundaries(num_experts: int, alphas_cumprod: Tensor | None 
     mass = torch.cumsum((1.0 - alphas_cumprod.double()).clamp(min=0), 0)
     targets = mass[-1] * torch.arange(1, num_experts, dtype=torch.float64) / num_experts
     b = torch.searchsorted(mass, targets).tolist()
-    out, prev = [], 0
+    out = [0]
     for i, x in enumerate(b):  # strictly increasing, inside (0, T)
-        x = min(max(x + 1, prev + 1), T - (num_experts - 1 - i))
-        out.append(int(x))
-        prev = x
-    return out
+        out.append(min(max(x + 1, out[-1] + 1), T - (num_experts - 1 - i)))
+    return out[1:]
 
 
 def ddpm_linear_alphas_cumprod(T: int = 1000, beta_start: float = 1e-4, beta_end: float = 0.02) -> Tensor:
