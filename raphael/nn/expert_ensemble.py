@@ -67,7 +67,8 @@ class ExpertEnsemble(Denoiser):
         routes = self.router(t).routes
         order = torch.argsort(routes, stable=True)
         counts = torch.bincount(routes, minlength=len(self.experts)).tolist()
-        outs = [(idx, self.experts[e](x.index_select(0, idx), t.index_select(0, idx), select_text(text, idx), edge_size))
+        outs = [(idx, self.experts[e](x.index_select(0, idx), t.index_select(0, idx),
+                                      select_text(text, idx), edge_size))
                 for e, idx in enumerate(order.split(counts)) if len(idx)]
         sample = _scatter_rows([(idx, o.sample) for idx, o in outs], B)
         aux = self.empty_aux(x)  # no time balance loss: the router is hand-assigned
