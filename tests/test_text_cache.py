@@ -127,3 +127,20 @@ def test_warm_writes_the_same_states_whatever_the_process_string_hash(tmp_path):
                        check=True, env={**os.environ, "PYTHONHASHSEED": seed, "OMP_NUM_THREADS": "1"})
         outs.append(torch.load(out))
     assert torch.equal(outs[0], outs[1])
+
+
+def test_a_store_written_for_other_shards_is_rebuilt_as_a_fresh_one(tmp_path):
+    """Shards rewritten in the same folder (more samples, another image size) keep some captions: their stored
+    states came from the old data's batches (other padding, other last bits), so the store is encoded afresh
+    and equals the store a clean folder gets, bit for bit."""
+    from raphael.tasks.shapes.shards import write_shapes_shards
+
+    def store_of(folder, num):
+        write_shapes_shards(folder, num=num, val=4, seed=0, shard_size=num, progress=False)
+        _store_run(sorted(str(p) for p in folder.glob("train-*.tar")), FrozenTextEncoder(cache_size=200))
+        return torch.load(next((folder / "text_states").glob("*.pt")), weights_only=True)
+
+    store_of(tmp_path / "reused", 24)
+    reused, fresh = store_of(tmp_path / "reused", 60), store_of(tmp_path / "fresh", 60)
+    assert reused["captions"] == fresh["captions"]
+    assert torch.equal(reused["states"], fresh["states"]) and torch.equal(reused["ids"], fresh["ids"])

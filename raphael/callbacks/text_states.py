@@ -4,9 +4,10 @@ The text encoder is frozen, so a caption's states depend on the caption and the 
 callback the encoder's in-memory cache fills during the first epoch, in the loader's batches (padding to the
 longest caption of each), and every run pays it again: at budget=cpu about 75 s of a 19-minute run. Here, at
 fit start, the captions of the local training shards are read (their .txt members only), the states stored
-in `<shard folder>/text_states/<encoder identity>.pt` are loaded, the captions still missing are encoded
-longest-first in batches of similar length, and when any were, the store is rewritten with this run's captions
-(atomic replace, by rank 0). A store that cannot be read or written is reported and skipped: the run then
+in `<shard folder>/text_states/<encoder identity>.pt` are loaded if the store holds every caption (else all are
+encoded: a caption's last bits depend on the batch it was padded in, and a store is a function of its shards
+alone), the captions still missing are encoded longest-first in batches of similar length, and when any were,
+the store is rewritten with this run's captions (atomic replace, by rank 0). A store that cannot be read or written is reported and skipped: the run then
 encodes as before.
 """
 
@@ -68,7 +69,10 @@ class TextStateStore(Callback):
         if not path.is_file():
             return 0
         try:
-            return encoder.load_states(torch.load(path, map_location=encoder.device, weights_only=True), captions)
+            record = torch.load(path, map_location=encoder.device, weights_only=True)
+            if not captions <= set(record["captions"]):  # written for other shards: its states came from other
+                return 0  # batches (padding, last bits), so all are encoded afresh, as for a clean folder
+            return encoder.load_states(record, captions)
         except Exception as err:  # a damaged store costs the encoding, never the run
             rank_zero_warn(f"[text] could not read the text-state store {path} ({err}); encoding instead")
             return 0
