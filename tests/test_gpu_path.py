@@ -117,6 +117,24 @@ def test_clipping_clips_with_a_fused_optimizer_and_no_loss_scaler():
     assert not clip_gradients(scaled, net, opt, 0.5, "norm")  # fp16: Lightning unscales first, then clips
 
 
+def test_value_clipping_clips_each_gradient_whether_named_or_lightnings_enum():
+    """trainer.gradient_clip_algorithm=value reaches the module as Lightning's GradClipAlgorithmType.VALUE."""
+    from types import SimpleNamespace
+
+    from lightning.pytorch.utilities.enums import GradClipAlgorithmType
+
+    from raphael.optim.grad_clip import clip_gradients
+
+    for algorithm in ("value", GradClipAlgorithmType.VALUE):
+        torch.manual_seed(0)
+        net = FeedForward(4, 8)
+        net(torch.randn(16, 4)).square().sum().mul(100).backward()
+        largest = max(p.grad.abs().max() for p in net.parameters())
+        trainer = SimpleNamespace(precision_plugin=SimpleNamespace(), strategy=SimpleNamespace(model=net))
+        assert clip_gradients(trainer, net, torch.optim.AdamW(net.parameters()), 0.5, algorithm)
+        assert largest > 0.5 and max(p.grad.abs().max() for p in net.parameters()) == 0.5  # clamped, not rescaled
+
+
 # ----------------------------------------------------------------------------------------- wrapped layers
 @pytest.fixture(scope="module")
 def gloo():

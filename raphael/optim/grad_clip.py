@@ -25,7 +25,7 @@ def clip_gradients(trainer, module: torch.nn.Module, optimizer, value: float | N
         return False
     params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
     root = trainer.strategy.model
-    if str(algorithm or "norm").endswith("value"):
+    if algorithm == "value":  # Lightning passes GradClipAlgorithmType, a str enum that equals "value"
         torch.nn.utils.clip_grad_value_(params, value)
     elif isinstance(root, FullyShardedDataParallel):
         root.clip_grad_norm_(value)
