@@ -7,8 +7,8 @@ fit start, the captions of the local training shards are read (their .txt member
 in `<shard folder>/text_states/<encoder identity>.pt` are loaded if the store holds every caption (else all are
 encoded: a caption's last bits depend on the batch it was padded in, and a store is a function of its shards
 alone), the captions still missing are encoded longest-first in batches of similar length, and when any were,
-the store is rewritten with this run's captions (atomic replace, by rank 0). A store that cannot be read or written is reported and skipped: the run then
-encodes as before.
+the store is rewritten with this run's captions (atomic replace, by rank 0). A store that cannot be read or
+written is reported and skipped: the run then encodes as before.
 """
 
 from __future__ import annotations
