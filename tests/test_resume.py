@@ -38,6 +38,16 @@ def test_the_batch_of_a_step_does_not_depend_on_where_the_run_started(tmp_path):
     assert keys_by_step(other, 0, 10, 1) != keys_by_step(dm, 0, 10, 1)  # the order is the seed's
 
 
+def test_an_epoch_cut_short_leaves_the_endless_stream_to_the_next_epoch():
+    # limit_train_batches stops an epoch early and its iterator is closed; the next epoch goes on from there
+    stream = StepStream(lambda seed: iter(range(10**6)), seed=0, segment_batches=5)
+    first = iter(stream)
+    assert [next(first) for _ in range(3)] == [0, 1, 2]
+    first.close()
+    second = iter(stream)
+    assert [next(second) for _ in range(3)] == [3, 4, 0]  # step 5 opens segment 1: a fresh pipeline
+
+
 def test_the_module_draws_t_noise_and_dropout_from_seed_and_step(tiny_module):
     batch = {"image": torch.rand(2, 3, 16, 16) * 2 - 1, "edge": torch.zeros(2, 1, 16, 16), "caption": ["a", "b"]}
 

@@ -97,7 +97,6 @@ class StepStream(torch.utils.data.IterableDataset):
         if self._batches is None:
             rank, _, worker, _ = wds.utils.pytorch_worker_info()
             self._batches = self._endless(rank, worker)
-        if self.batches_per_epoch is None:
-            yield from self._batches
-        else:
-            yield from itertools.islice(self._batches, self.batches_per_epoch)
+        # islice (stop None: endless), not `yield from self._batches`: an epoch cut short (limit_train_batches)
+        # closes this generator, and yield from would close the stream every later epoch reads
+        yield from itertools.islice(self._batches, self.batches_per_epoch)
