@@ -174,5 +174,10 @@ def test_evaluate_after_quotes_multirun_paths(tmp_path):
     parsed = OverridesParser.create().parse_overrides([cmd[3], cmd[4], cmd[-1]])
     assert parsed[0].value() == str(run_dir / "checkpoints/last.ckpt")
     assert parsed[1].value() == str(run_dir / "eval")
+    # any folder name reads back as written: a backslash, a quote, an interpolation-like ${...}
+    odd = tmp_path / "a\\b 'c' \"d\" ${e}"
+    cmd = EvaluateAfterTraining().command(odd, odd / "a.json")
+    cfg = compose_eval(cmd[3], cmd[-1])
+    assert (cfg.ckpt, cfg.out_json) == (str(odd / "checkpoints/last.ckpt"), str(odd / "a.json"))
     assert job_name("raphael", 1, ["experiment=raphael", "seed=1", "model.edge.t_c=200", "logger=csv"],
                     ["model.edge.t_c"]) == "raphael_model.edge.t_c=200_seed1"

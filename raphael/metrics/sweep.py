@@ -23,6 +23,8 @@ from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
+from raphael.run.validation import hydra_quoted
+
 log = logging.getLogger(__name__)
 
 
@@ -37,12 +39,6 @@ def job_name(experiment: str | None, seed, overrides: list[str], name_keys: list
     return name
 
 
-def quote(value) -> str:
-    """A Hydra override value as a single-quoted string (any path is taken literally)."""
-    text = str(value).replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{text}'"
-
-
 class EvaluateAfterTraining(Callback):
     def __init__(self, results_dir: str | None = None, overrides: list[str] | None = None,
                  checkpoint: str = "checkpoints/last.ckpt", name_keys: list[str] | None = None) -> None:
@@ -53,10 +49,10 @@ class EvaluateAfterTraining(Callback):
 
     def command(self, run_dir: Path, out_json: Path | None) -> list[str]:
         # run dirs of a multirun hold '=' and ',' (override_dirname): quote them for Hydra's override parser
-        cmd = [sys.executable, "-m", "raphael.evaluate", f"ckpt={quote(run_dir / self.checkpoint)}",
-               f"hydra.run.dir={quote(run_dir / 'eval')}", *self.overrides]
+        cmd = [sys.executable, "-m", "raphael.evaluate", f"ckpt={hydra_quoted(str(run_dir / self.checkpoint))}",
+               f"hydra.run.dir={hydra_quoted(str(run_dir / 'eval'))}", *self.overrides]
         if out_json is not None:
-            cmd.append(f"out_json={quote(out_json)}")
+            cmd.append(f"out_json={hydra_quoted(str(out_json))}")
         return cmd
 
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs) -> None:
