@@ -2,7 +2,7 @@
 # The penultimate-layer lever against the default, one pair on one machine at one commit, side by side (one core
 # each, so neither run's CPU budget is bent by the other), the claims driver's training and evaluation commands:
 #   SEED=2 bash experiments/recipe/wording/layer_pair.sh   -> outputs/layer_pair/{default,layer-2}_seed$SEED/eval/metrics.json
-# then: python experiments/recipe/wording/layer_pair_report.py outputs/layer_pair
+# then: python experiments/recipe/wording/layer_pair_report.py outputs/layer_pair --seeds 0 1 2
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
 SEED=${SEED:-2}

@@ -1,24 +1,29 @@
 """The table of layer_pair.sh: per guidance, each arm's alignment (regular + held-out compositions), held-out
-wordings, their ratio and all-right, and the lever minus the default; the steps each run reached.
+wordings, their ratio (per seed, then averaged) and all-right, mean ± sd over seeds, and the lever minus the default
+paired by seed with its 95% Student-t interval; the steps each run reached. Copies each run's evaluation to
+results/ beside this file.
 
-    python experiments/recipe/wording/layer_pair_report.py outputs/layer_pair [--seed 2]
+    python experiments/recipe/wording/layer_pair_report.py outputs/layer_pair --seeds 0 1 2
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 from pathlib import Path
 
+from raphael.metrics.alignment import mean_ci
 from raphael.metrics.report import steps_reached
 
 ARMS = ("default", "layer-2")
+KEYS = ("alignment", "held-out", "wordings", "ratio", "all right")
+HERE = Path(__file__).resolve().parent
 
 
-def rows(run_dir: Path) -> dict[float, dict[str, float]]:
-    results = json.loads((run_dir / "eval" / "metrics.json").read_text())["results"]
+def rows(metrics: Path) -> dict[float, dict[str, float]]:
     out = {}
-    for r in results:
+    for r in json.loads(metrics.read_text())["results"]:
         align, words = r["alignment"]["overall"]["mean"], r["alignment_wording"]["overall"]["mean"]
         out[r["guidance"]] = {"alignment": align, "held-out": r["alignment_holdout"]["overall"]["mean"],
                               "wordings": words, "ratio": words / align, "all right": r["alignment"]["all_right"]["mean"]}
@@ -28,19 +33,28 @@ def rows(run_dir: Path) -> dict[float, dict[str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("folder", type=Path)
-    parser.add_argument("--seed", type=int, default=2)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[2])
     args = parser.parse_args()
-    dirs = {arm: args.folder / f"{arm}_seed{args.seed}" for arm in ARMS}
-    tables = {arm: rows(d) for arm, d in dirs.items()}
-    print("steps reached: " + ", ".join(f"{arm} {steps_reached(d)}" for arm, d in dirs.items()))
-    keys = ["alignment", "held-out", "wordings", "ratio", "all right"]
-    print("| guidance | arm | " + " | ".join(keys) + " |")
-    print("|---|---|" + "---|" * len(keys))
-    for g in tables[ARMS[0]]:
+    tables = {}
+    for arm in ARMS:
+        for seed in args.seeds:
+            run = args.folder / f"{arm}_seed{seed}"
+            kept = HERE / "results" / f"layer_pair_{arm}_seed{seed}.json"
+            kept.parent.mkdir(exist_ok=True)
+            shutil.copyfile(run / "eval" / "metrics.json", kept)
+            tables[arm, seed] = rows(kept)
+            print(f"{arm} seed {seed}: {steps_reached(run)} steps")
+    print(f"\nseeds {args.seeds}; cells mean ± sd over seeds; difference = layer-2 minus default, paired by seed, "
+          "mean [95% interval]\n")
+    print("| guidance | arm | " + " | ".join(KEYS) + " |")
+    print("|---|---|" + "---|" * len(KEYS))
+    for g in tables[ARMS[0], args.seeds[0]]:
         for arm in ARMS:
-            print(f"| {g:g} | {arm} | " + " | ".join(f"{tables[arm][g][k]:.3f}" for k in keys) + " |")
-        print(f"| {g:g} | difference | " + " | ".join(f"{tables[ARMS[1]][g][k] - tables[ARMS[0]][g][k]:+.3f}"
-                                                  for k in keys) + " |")
+            cells = [mean_ci(tables[arm, s][g][k] for s in args.seeds) for k in KEYS]
+            print(f"| {g:g} | {arm} | " + " | ".join(f"{c['mean']:.3f} ± {c['std']:.3f}" for c in cells) + " |")
+        diffs = [mean_ci(tables[ARMS[1], s][g][k] - tables[ARMS[0], s][g][k] for s in args.seeds) for k in KEYS]
+        print(f"| {g:g} | difference | " + " | ".join(
+            f"{d['mean']:+.3f} [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]" for d in diffs) + " |")
 
 
 if __name__ == "__main__":
