@@ -76,9 +76,8 @@ def main() -> None:
     for item in args.ckpts:
         name, ckpt = item.split("=", 1)
         out[name] = hit_rates(ckpt, args.num, args.guidance)
-        for key, value in {**out[name], **out[name]["by_wording"]}.items():
-            if key in ("by_wording", "drawn_for_held_out"):
-                continue
+        rates = {key: value for key, value in out[name].items() if "hit_rate" in value} | out[name]["by_wording"]
+        for key, value in rates.items():
             print(f"{name:8s} {key:32s} {value['hit_rate']:.3f} ({value['objects']} objects)")
         for key, value in out[name]["drawn_for_held_out"].items():
             print(f"{name:8s} {key:32s} drawn as {value}")

@@ -39,7 +39,7 @@ TABLES = {"color": wording.COLOR_WORDS, "shape": wording.SHAPE_WORDS, "size": wo
 def word_state(encoder: FrozenTextEncoder, attribute: str, word: str, pooled: bool = False) -> torch.Tensor:
     """The mean, over the contexts, of the mean state of the word's own tokens (pooled: of all the caption's)."""
     captions = [c.format(word) for c in CONTEXTS[attribute]]
-    encoded = encoder._encode(captions)
+    encoded = encoder(captions)  # no cache (cache_size 0): every call encodes
     states = encoded.states
     if pooled:
         mask = encoded.mask[..., None].float()
@@ -53,8 +53,8 @@ def word_state(encoder: FrozenTextEncoder, attribute: str, word: str, pooled: bo
     return torch.stack(rows).mean(0)
 
 
-def nearest_value(state: torch.Tensor, prototypes: dict[str, torch.Tensor]) -> tuple[str, float]:
-    """The value whose prototype is nearest, and the margin: cosine to the true value minus the best other."""
+def nearest_value(state: torch.Tensor, prototypes: dict[str, torch.Tensor]) -> tuple[str, dict[str, float]]:
+    """The value whose prototype is nearest, and the cosine to every prototype."""
     sims = {value: F.cosine_similarity(state, proto, dim=0).item() for value, proto in prototypes.items()}
     return max(sims, key=sims.get), sims
 
@@ -64,11 +64,12 @@ def score_layer(encoder: FrozenTextEncoder, pooled: bool = False) -> dict:
     for attribute, table in TABLES.items():
         words = {value: [w for w in ws if " " not in w and "-" not in w] for value, ws in table.items()}
         states = {w: word_state(encoder, attribute, w, pooled) for ws in words.values() for w in ws}
+        training = {v: [x for x in xs if x not in wording.HELD_OUT_WORDS] for v, xs in words.items()}
         for value, ws in words.items():
             for w in ws:
                 is_held = w in wording.HELD_OUT_WORDS
-                protos = {v: torch.stack([states[x] for x in xs if x != w and x not in wording.HELD_OUT_WORDS]).mean(0)
-                          for v, xs in words.items() if any(x != w and x not in wording.HELD_OUT_WORDS for x in xs)}
+                others = {v: [states[x] for x in xs if x != w] for v, xs in training.items()}  # w itself left out
+                protos = {v: torch.stack(rows).mean(0) for v, rows in others.items() if rows}
                 if value not in protos:
                     continue
                 guess, sims = nearest_value(states[w], protos)
