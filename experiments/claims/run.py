@@ -5,6 +5,8 @@ the run cost (steps reached, training CPU and wall seconds, the commit).
     python experiments/claims/run.py                    # the whole plan, in the order of the claims
     python experiments/claims/run.py --only fig6b       # one claim's arms
     python experiments/claims/run.py --slots 1 --cores 1 --arms raphael_alone --seeds 0
+    python experiments/claims/run.py --arms raphael text_layer_penultimate --seeds 2 \
+        --results outputs/pair/results --runs outputs/pair/runs   # a side-by-side pair kept off the claims page
 
 Resumable: an arm whose results JSON exists is skipped, so an interrupted driver loses only the runs in
 flight (their folders are cleared and they train again). Jobs run one torch thread each, pinned to one
@@ -30,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 from experiments.claims.arms import ARMS, BASE_CKPT, BASE_STAGE, EVAL_GUIDANCE, PLAN  # noqa: E402
 from raphael.metrics.report import steps_reached  # noqa: E402
 
+RESULTS, RUNS = HERE / "results", ROOT / "outputs" / "claims"  # the claims page's; --results / --runs: elsewhere
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "WANDB_MODE": "offline",
        "WANDB_SILENT": "true", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
@@ -51,8 +54,8 @@ def machine() -> dict:
             "started": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
 
 
-def result_path(arm: str, seed: int) -> Path:
-    return HERE / "results" / arm / f"seed{seed}.json"
+def result_path(arm: str, seed: int, results: Path = RESULTS) -> Path:
+    return results / arm / f"seed{seed}.json"
 
 
 def run_timed(cmd: list[str], log: Path, core: str) -> tuple[int, float, float]:
@@ -72,12 +75,12 @@ def train_stage(overrides: list[str], seed: int, run_dir: Path, log: Path, core:
     return None if code != 0 else {"steps": steps_reached(run_dir), "train_cpu_s": cpu, "train_wall_s": wall}
 
 
-def job(arm: str, seed: int, core: str) -> None:
+def job(arm: str, seed: int, core: str, results: Path = RESULTS, runs: Path = RUNS) -> None:
     overrides, claim = ARMS[arm]
-    run_dir = ROOT / "outputs" / "claims" / arm / f"seed{seed}"
+    run_dir = runs / arm / f"seed{seed}"
     shutil.rmtree(run_dir, ignore_errors=True)  # a run in flight when the driver stopped starts again
-    (HERE / "logs").mkdir(parents=True, exist_ok=True)
-    log = HERE / "logs" / f"{arm}_seed{seed}.log"
+    (results.parent / "logs").mkdir(parents=True, exist_ok=True)
+    log = results.parent / "logs" / f"{arm}_seed{seed}.log"
     log.write_text("")
     where = machine()
     stages = {}
@@ -101,10 +104,11 @@ def job(arm: str, seed: int, core: str) -> None:
         return
     record = {"arm": arm, "claim": claim, "seed": seed, "overrides": overrides, "commit": commit(),
               "machine": where, **{k: sum(st[k] for st in stages.values()) for k in ("steps", "train_cpu_s", "train_wall_s")},
-              "eval_cpu_s": eval_cpu, "run_dir": str(run_dir.relative_to(ROOT)),
+              "eval_cpu_s": eval_cpu,
+              "run_dir": str(run_dir.relative_to(ROOT) if run_dir.is_relative_to(ROOT) else run_dir),
               **({"stages": stages} if len(stages) > 1 else {}),
               "evaluation": json.loads((run_dir / "eval" / "metrics.json").read_text())}
-    path = result_path(arm, seed)
+    path = result_path(arm, seed, results)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.with_suffix(".tmp").write_text(json.dumps(record, indent=1))
     path.with_suffix(".tmp").replace(path)  # atomic: a half-written result never counts as done
@@ -121,14 +125,18 @@ def main() -> None:
     parser.add_argument("--seeds", nargs="*", type=int, help="seeds to run (default: the plan's)")
     parser.add_argument("--slots", type=int, default=2, help="jobs side by side")
     parser.add_argument("--cores", default="0 1", help="cores, one per slot, in turn")
+    parser.add_argument("--results", type=Path, default=RESULTS, help="where each run's result JSON goes "
+                        "(default: the claims page's; its logs go beside it)")
+    parser.add_argument("--runs", type=Path, default=RUNS, help="where the runs' folders go")
     parser.add_argument("--dry-run", action="store_true", help="list the jobs left and stop")
     args = parser.parse_args()
+    results, runs = args.results.resolve(), args.runs.resolve()
     queue = [(arm, seed) for arm, seed in PLAN
              if (not args.only or ARMS[arm][1] in args.only) and (not args.arms or arm in args.arms)
-             and (args.seeds is None or seed in args.seeds) and not result_path(arm, seed).exists()]
+             and (args.seeds is None or seed in args.seeds) and not result_path(arm, seed, results).exists()]
     if args.arms:
         queue += [(a, s) for a in args.arms for s in (args.seeds or [0]) if (a, s) not in queue
-                  and not result_path(a, s).exists()]
+                  and not result_path(a, s, results).exists()]
     print(f"[claims] {len(queue)} jobs to run: " + ", ".join(f"{a}/{s}" for a, s in queue), flush=True)
     if args.dry_run:
         return
@@ -141,13 +149,14 @@ def main() -> None:
                     del running[core]
             time.sleep(5)
         core = next(c for c in cores if c not in running)
-        running[core] = subprocess.Popen([sys.executable, __file__, "--job", arm, str(seed), core], cwd=ROOT)
+        running[core] = subprocess.Popen([sys.executable, __file__, "--job", arm, str(seed), core, str(results),
+                                          str(runs)], cwd=ROOT)
     for proc in running.values():
         proc.wait()
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 5 and sys.argv[1] == "--job":
-        job(sys.argv[2], int(sys.argv[3]), sys.argv[4])
+    if len(sys.argv) == 7 and sys.argv[1] == "--job":
+        job(sys.argv[2], int(sys.argv[3]), sys.argv[4], Path(sys.argv[5]), Path(sys.argv[6]))
     else:
         main()
