@@ -126,7 +126,7 @@ class FrozenTextEncoder(nn.Module):
     def identity(self) -> str:
         """What the states depend on besides the caption: a hash of the encoder folder's files (weights,
         tokenizer, config), max_length and the pooled rule. Names the on-disk store of the states."""
-        layer = "" if self.layer == -1 else f":layer{self.layer}"  # the default's stores keep their names
+        layer = "" if self.layer == -1 else f":layer{self.layer}"  # -1's stores keep their old names
         digest = hashlib.sha1(f"{self.max_length}:{self.pooled}{layer}".encode())
         for f in sorted(Path(self.path).rglob("*")):
             if f.is_file():
