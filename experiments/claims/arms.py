@@ -63,6 +63,21 @@ ARMS: dict[str, tuple[list[str], str]] = {
 # space-MoE, no edge head, the ensemble's experts' own architecture); base and experts take half the budget each
 BASE_STAGE: dict[str, list[str]] = {"ediffi": ["experiment=baseline", HALF_BUDGET]}
 
+# Every arm conditions on the text encoder's last layer, the default when the claims ran (2026-12-04 to 06); the default
+# has read the penultimate one since 1ec7d3b (issue 25). Pinned, each arm trains what its results hold, and a rerun
+# compares the same designs; the lever arm sets its layer itself.
+TEXT_LAYER = "text_encoder.layer=-1"
+
+
+def pin_text_layer(overrides: list[str]) -> list[str]:
+    if any(o.startswith("text_encoder.layer=") for o in overrides):
+        return overrides
+    return [*overrides[:1], TEXT_LAYER, *overrides[1:]]  # after the experiment, as the page prints it
+
+
+ARMS = {arm: (pin_text_layer(overrides), claim) for arm, (overrides, claim) in ARMS.items()}
+BASE_STAGE = {arm: pin_text_layer(overrides) for arm, overrides in BASE_STAGE.items()}
+
 # guidance weights each claim's arms are evaluated at (Fig. 6b is a curve over guidance)
 EVAL_GUIDANCE = {claim: "[1.0,1.5,3.0,4.5]" for claim in ("fig6b", "fig6b_steps", "budget", "levers")}
 EVAL_GUIDANCE.update({claim: "[1.0,3.0]" for _, claim in ARMS.values() if claim not in EVAL_GUIDANCE})
