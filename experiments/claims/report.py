@@ -412,7 +412,8 @@ def main() -> None:
         f"{done} of {len(PLAN)} planned runs done (and {extra} run by name outside the plan); code at {commits}. "
         "Every arm conditions on the text encoder's last layer (`text_encoder.layer=-1`, pinned in arms.py), the "
         "default when these runs were made; the default has read the penultimate layer since 1ec7d3b (issue 25: "
-        "+0.032 alignment at guidance 3 over 3 seeds side by side, experiments/recipe/wording/README.md); the "
+        "+0.027 [+0.002, +0.052] alignment at guidance 3 over 5 seeds side by side, "
+        "experiments/recipe/wording/README.md); the "
         "claims have not been run at that layer.", "",
         f"What this budget can tell: a 20-core-minute model ({df.steps.min():,}-{df.steps.max():,} steps of batch 32 on "
         "32x32 procedural shapes, 2.5 M parameters for experiment=raphael) against RAPHAEL's 3 B parameters trained for two months on 1,000 A100s. A "
